@@ -1,0 +1,3 @@
+export * from './reason-codes.ts';
+export * from './errors.ts';
+export * from './message.ts';
