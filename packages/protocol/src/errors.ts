@@ -2,7 +2,7 @@ import { ReasonCode } from './reason-codes.ts';
 
 /** A client broke the protocol: the connection is closed, on v5 after a DISCONNECT with `reasonCode`. */
 export class ProtocolError extends Error {
-  override readonly name = 'ProtocolError';
+  override readonly name: string = 'ProtocolError';
   readonly reasonCode: ReasonCode;
   constructor(reasonCode: ReasonCode, message: string) {
     super(message);

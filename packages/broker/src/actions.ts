@@ -1,0 +1,24 @@
+import type { Packet } from 'mqtt-packet';
+import type { Message, ReasonCode, SubscriptionOptions } from '@roost/protocol';
+
+/** What CONNECT asks the broker to do with sessions before the CONNACK can be sent. */
+export interface AttachRequest {
+  clientId: string;
+  cleanStart: boolean;
+  /** Seconds, already capped to the configured maximum. */
+  sessionExpiry: number;
+}
+
+/**
+ * The channel's output: it never touches a socket or a store itself. The connection
+ * executes these in order.
+ */
+export type Action =
+  /** Write a packet; `data` is its encoding when the channel already had to measure it. */
+  | { type: 'send'; packet: Packet; data?: Buffer }
+  /** Close the network connection; on v5 after a DISCONNECT carrying `reasonCode` when `notify`. */
+  | { type: 'close'; reasonCode: ReasonCode; reason: string; notify: boolean }
+  | { type: 'attach'; request: AttachRequest }
+  | { type: 'publish'; message: Message }
+  | { type: 'subscribe'; filter: string; options: SubscriptionOptions; sendRetained: boolean }
+  | { type: 'unsubscribe'; filter: string };

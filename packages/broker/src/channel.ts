@@ -1,0 +1,281 @@
+import type { IConnackPacket, IDisconnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
+import { generate } from 'mqtt-packet';
+import {
+  ProtocolError,
+  ReasonCode,
+  isExpired,
+  remainingExpirySeconds,
+  type Message,
+  type ProtocolVersion,
+} from '@roost/protocol';
+import type { Delivery, Session } from '@roost/session';
+import type { Action } from './actions.ts';
+import type { BrokerLimits } from './options.ts';
+import type { OutboundTopicAliases } from './topic-aliases.ts';
+import { handleConnect } from './handlers/connect.ts';
+import { handlePublish } from './handlers/publish.ts';
+import { handlePuback } from './handlers/puback.ts';
+import { handlePubrec } from './handlers/pubrec.ts';
+import { handlePubrel } from './handlers/pubrel.ts';
+import { handlePubcomp } from './handlers/pubcomp.ts';
+import { handleSubscribe } from './handlers/subscribe.ts';
+import { handleUnsubscribe } from './handlers/unsubscribe.ts';
+import { handlePingreq } from './handlers/pingreq.ts';
+import { handleDisconnect } from './handlers/disconnect.ts';
+import { handleAuth } from './handlers/auth.ts';
+
+export interface ChannelContext {
+  limits: BrokerLimits;
+  now(): number;
+  /** A fresh client identifier for a client that sent an empty one. */
+  assignClientId(): string;
+}
+
+/** The Will Message of the current connection and its delay (MQTT 5 3.1.3.2). */
+export interface Will {
+  message: Message;
+  delaySeconds: number;
+  expirySeconds: number | undefined;
+}
+
+export type ChannelState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
+
+/**
+ * The protocol state machine of one connection: packets in, actions out. It holds no
+ * socket and does no I/O, so it is tested by feeding packets and reading actions.
+ */
+export class Channel {
+  readonly ctx: ChannelContext;
+  state: ChannelState = 'awaiting-connect';
+  version: ProtocolVersion = 4;
+  clientId = '';
+  /** Set when the broker assigned the id, to return it in CONNACK [MQTT-3.2.2-16]. */
+  assignedClientId: string | undefined;
+  session: Session | undefined;
+  will: Will | undefined;
+  /** Effective keep alive in seconds; 0 disables the check. */
+  keepAlive = 0;
+  /** The Session Expiry Interval the CONNECT asked for, before capping [MQTT-3.14.2-2]. */
+  requestedSessionExpiry = 0;
+  /** The capped value, returned in CONNACK when it differs from the request. */
+  grantedSessionExpiry = 0;
+  /** v5 limits the client announced in CONNECT. */
+  clientReceiveMaximum = 0xffff;
+  clientMaximumPacketSize: number | undefined;
+  outboundAliases: OutboundTopicAliases | undefined;
+  readonly inboundAliases = new Map<number, string>();
+  /** v5 Request Problem Information: false means no reason strings outside CONNACK/DISCONNECT. */
+  problemInformation = true;
+
+  constructor(ctx: ChannelContext) {
+    this.ctx = ctx;
+  }
+
+  /** Handles one decoded packet; a protocol violation becomes a close action, never a throw. */
+  handle(packet: Packet): Action[] {
+    try {
+      return this.dispatch(packet);
+    } catch (error) {
+      if (error instanceof ProtocolError) return this.fail(error.reasonCode, error.message);
+      throw error;
+    }
+  }
+
+  private dispatch(packet: Packet): Action[] {
+    if (this.state === 'awaiting-connect') {
+      // [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
+      if (packet.cmd !== 'connect') return this.fail(ReasonCode.ProtocolError, `first packet was ${packet.cmd}, not connect`);
+      return handleConnect(this, packet);
+    }
+    switch (packet.cmd) {
+      case 'connect':
+        // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+        throw new ProtocolError(ReasonCode.ProtocolError, 'second CONNECT on one connection');
+      case 'publish':
+        return handlePublish(this, packet);
+      case 'puback':
+        return handlePuback(this, packet);
+      case 'pubrec':
+        return handlePubrec(this, packet);
+      case 'pubrel':
+        return handlePubrel(this, packet);
+      case 'pubcomp':
+        return handlePubcomp(this, packet);
+      case 'subscribe':
+        return handleSubscribe(this, packet);
+      case 'unsubscribe':
+        return handleUnsubscribe(this, packet);
+      case 'pingreq':
+        return handlePingreq(this, packet);
+      case 'disconnect':
+        return handleDisconnect(this, packet);
+      case 'auth':
+        return handleAuth(this, packet);
+      case 'connack':
+      case 'suback':
+      case 'unsuback':
+      case 'pingresp':
+        // Server-to-client packets sent by a client are a protocol error.
+        throw new ProtocolError(ReasonCode.ProtocolError, `client sent ${packet.cmd}`);
+      default:
+        return assertNever(packet);
+    }
+  }
+
+  /** Close for a protocol violation: DISCONNECT with the reason on v5 once connected. */
+  fail(reasonCode: ReasonCode, reason: string): Action[] {
+    const notify = this.state === 'connected' && this.version === 5;
+    this.state = 'closed';
+    return [{ type: 'close', reasonCode, reason, notify }];
+  }
+
+  /** The broker resolved the session for the CONNECT: send CONNACK, then resume. */
+  attached(session: Session, sessionPresent: boolean): Action[] {
+    if (this.state !== 'connecting') return [];
+    this.session = session;
+    this.state = 'connected';
+    const actions: Action[] = [{ type: 'send', packet: this.connack(sessionPresent) }];
+    if (sessionPresent) this.resume(actions);
+    this.drain(actions);
+    return actions;
+  }
+
+  private connack(sessionPresent: boolean): IConnackPacket {
+    const packet: IConnackPacket = { cmd: 'connack', sessionPresent };
+    if (this.version < 5) {
+      packet.returnCode = 0;
+      return packet;
+    }
+    const { limits } = this.ctx;
+    packet.reasonCode = ReasonCode.Success;
+    const properties: NonNullable<IConnackPacket['properties']> = {
+      receiveMaximum: limits.receiveMaximum,
+      maximumPacketSize: limits.maxPacketSize,
+      topicAliasMaximum: limits.topicAliasMaximum,
+    };
+    if (this.assignedClientId !== undefined) properties.assignedClientIdentifier = this.assignedClientId;
+    if (this.grantedSessionExpiry !== this.requestedSessionExpiry) {
+      properties.sessionExpiryInterval = this.grantedSessionExpiry;
+    }
+    if (limits.serverKeepAlive !== undefined) properties.serverKeepAlive = limits.serverKeepAlive;
+    packet.properties = properties;
+    return packet;
+  }
+
+  /** [MQTT-4.4.0-1] resend unacknowledged PUBLISH (DUP set) and PUBREL in original order. */
+  private resume(actions: Action[]): void {
+    const session = this.session!;
+    for (const [messageId, inflight] of session.inflight) {
+      if (inflight.phase === 'pubrel') {
+        actions.push({ type: 'send', packet: { cmd: 'pubrel', messageId } });
+        continue;
+      }
+      const sent = this.publishAction(inflight.delivery, messageId, true);
+      if (sent) actions.push(sent);
+    }
+  }
+
+  /** The outbound QoS 1/2 window: our own cap, narrowed by the client's Receive Maximum. */
+  get window(): number {
+    return Math.min(this.ctx.limits.maxInflight, this.clientReceiveMaximum);
+  }
+
+  /** Sends one delivery now, or queues it behind the window. */
+  deliver(delivery: Delivery): Action[] {
+    if (this.state !== 'connected') return [];
+    if (isExpired(delivery.message, this.ctx.now())) return []; // [MQTT-3.3.2-5]
+    const actions: Action[] = [];
+    const session = this.session!;
+    if (delivery.qos === 0) {
+      this.sendNow(delivery, actions);
+    } else if (session.inflight.size >= this.window || session.queue.length > 0) {
+      const { limits } = this.ctx;
+      const dropped = session.enqueue(delivery, limits.maxQueuedMessages, limits.queueOverflow);
+      if (dropped) this.onDrop?.(dropped);
+    } else {
+      this.sendNow(delivery, actions);
+    }
+    return actions;
+  }
+
+  /** Hook for the broker to count and log what the overflow policy dropped. */
+  onDrop: ((delivery: Delivery) => void) | undefined;
+
+  /** Moves queued deliveries into the window as acknowledgements free it. */
+  drain(actions: Action[] = []): Action[] {
+    const session = this.session;
+    if (!session || this.state !== 'connected') return actions;
+    const now = this.ctx.now();
+    while (session.inflight.size < this.window && session.queue.length > 0) {
+      const next = session.queue.shift()!;
+      if (isExpired(next.message, now)) continue;
+      this.sendNow(next, actions);
+    }
+    return actions;
+  }
+
+  private sendNow(delivery: Delivery, actions: Action[]): void {
+    const session = this.session!;
+    let messageId: number | undefined;
+    if (delivery.qos > 0) {
+      messageId = session.allocatePacketId();
+      if (messageId === undefined) {
+        session.queue.push(delivery);
+        return;
+      }
+      session.inflight.set(messageId, { delivery, phase: 'publish' });
+    }
+    const action = this.publishAction(delivery, messageId, false);
+    if (action) actions.push(action);
+    else if (messageId !== undefined) session.inflight.delete(messageId); // [MQTT-3.1.2-25] too large: as if sent
+  }
+
+  /** Builds the PUBLISH for this client, or undefined when it exceeds the client's maximum size. */
+  private publishAction(delivery: Delivery, messageId: number | undefined, dup: boolean): Action | undefined {
+    const { message } = delivery;
+    const packet: IPublishPacket = {
+      cmd: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos: delivery.qos,
+      retain: delivery.retain,
+      dup,
+    };
+    if (messageId !== undefined) packet.messageId = messageId;
+    if (this.version === 5) this.addPublishProperties(packet, delivery);
+    if (this.clientMaximumPacketSize === undefined) return { type: 'send', packet };
+    const data = generate(packet, { protocolVersion: this.version });
+    if (data.length > this.clientMaximumPacketSize) {
+      if (packet.properties?.topicAlias !== undefined && packet.topic !== '') this.outboundAliases?.forget(message.topic);
+      return undefined;
+    }
+    return { type: 'send', packet, data };
+  }
+
+  private addPublishProperties(packet: IPublishPacket, delivery: Delivery): void {
+    const { message } = delivery;
+    const properties: NonNullable<IPublishPacket['properties']> = { ...message.properties };
+    const expiry = remainingExpirySeconds(message, this.ctx.now());
+    if (expiry !== undefined) properties.messageExpiryInterval = expiry; // [MQTT-3.3.2-6]
+    if (delivery.subscriptionIds && delivery.subscriptionIds.length > 0) {
+      properties.subscriptionIdentifier = delivery.subscriptionIds.length === 1 ? delivery.subscriptionIds[0] : delivery.subscriptionIds;
+    }
+    const alias = this.outboundAliases?.resolve(message.topic);
+    if (alias) {
+      properties.topicAlias = alias.alias;
+      if (!alias.isNew) packet.topic = '';
+    }
+    if (Object.keys(properties).length > 0) packet.properties = properties;
+  }
+
+  /** A DISCONNECT packet for the server to send before closing (v5 only). */
+  disconnectPacket(reasonCode: ReasonCode, reason: string): IDisconnectPacket {
+    const packet: IDisconnectPacket = { cmd: 'disconnect', reasonCode };
+    if (reason && this.problemInformation) packet.properties = { reasonString: reason };
+    return packet;
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled packet ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,174 @@
+import type { Socket } from 'node:net';
+import { generate, parser as createParser, type Packet, type IConnectPacket } from 'mqtt-packet';
+import { ConnackReturnCode, ReasonCode, reasonCodeName, type ProtocolVersion } from '@roost/protocol';
+import type { Delivery } from '@roost/session';
+import type { Action } from './actions.ts';
+import { Channel, type ChannelContext } from './channel.ts';
+import type { Logger } from './options.ts';
+
+/** What a connection needs from the broker; the broker implements it. */
+export interface ConnectionHost {
+  readonly ctx: ChannelContext;
+  readonly log: Logger;
+  execute(connection: Connection, action: Action): void;
+  detach(connection: Connection): void;
+  countIn(bytes: number, packet: Packet): void;
+  countOut(bytes: number, packet: Packet): void;
+  countProtocolError(): void;
+  /** A delivery was dropped (queue overflow, slow QoS 0 reader): counted and logged. */
+  dropped(connection: Connection, delivery: Delivery, why: string): void;
+}
+
+// QoS 0 to a client that does not read is dropped beyond this much unsent data, so one slow
+// subscriber cannot grow the broker's memory without bound.
+const QOS0_BACKLOG_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Socket I/O for one client: bytes to packets through one mqtt-packet parser, packets to
+ * the channel, the channel's actions to the socket or the broker.
+ */
+export class Connection {
+  readonly channel: Channel;
+  readonly socket: Socket;
+  private readonly host: ConnectionHost;
+  private readonly parser = createParser();
+  /** Packets that arrived while CONNECT awaited its session; clients may send them early. */
+  private pending: Packet[] | undefined;
+  lastActivity = Date.now();
+  readonly openedAt = Date.now();
+  closed = false;
+
+  constructor(socket: Socket, host: ConnectionHost) {
+    this.socket = socket;
+    this.host = host;
+    this.channel = new Channel(host.ctx);
+    this.channel.onDrop = (delivery) => host.dropped(this, delivery, 'queue overflow');
+    socket.setNoDelay(true);
+    this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
+    this.parser.on('error', (error: Error) => this.onMalformed(error));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.close()); // resets and timeouts end the connection, nothing more
+    socket.on('close', () => this.close());
+  }
+
+  get clientId(): string {
+    return this.channel.clientId;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastActivity = Date.now();
+    this.parser.parse(chunk);
+    // A packet announced larger than allowed is refused before its body is buffered [MQTT-3.1.2-24? 3.2.2.3.6].
+    const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
+    if (!this.closed && announced > this.host.ctx.limits.maxPacketSize) {
+      this.fail(ReasonCode.PacketTooLarge, `packet of ${announced} bytes exceeds ${this.host.ctx.limits.maxPacketSize}`);
+    }
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.closed) return;
+    this.host.countIn(0, packet);
+    if ((packet.length ?? 0) > this.host.ctx.limits.maxPacketSize) {
+      this.fail(ReasonCode.PacketTooLarge, `packet of ${packet.length} bytes exceeds the maximum`);
+      return;
+    }
+    if (this.pending) {
+      this.pending.push(packet);
+      return;
+    }
+    if (packet.cmd === 'connect') this.useVersion(packet);
+    this.run(this.channel.handle(packet));
+    if (this.channel.state === 'connecting') this.pending ??= [];
+  }
+
+  /** The parser learns the version from CONNECT; later packets are decoded with it. */
+  private useVersion(packet: IConnectPacket): void {
+    const settings = (this.parser as unknown as { settings: { protocolVersion?: number } }).settings;
+    settings.protocolVersion = packet.protocolVersion;
+  }
+
+  private onMalformed(error: Error): void {
+    if (this.closed) return;
+    if (this.channel.state === 'awaiting-connect' && /protocol version/i.test(error.message)) {
+      // [MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01 before the close.
+      this.write({ cmd: 'connack', sessionPresent: false, returnCode: ConnackReturnCode.UnacceptableProtocolVersion });
+    }
+    this.fail(ReasonCode.MalformedPacket, error.message);
+  }
+
+  /** Called when the session is ready: run the CONNACK actions, then what queued meanwhile. */
+  attached(actions: Action[]): void {
+    this.run(actions);
+    const pending = this.pending ?? [];
+    this.pending = undefined;
+    for (const packet of pending) {
+      if (this.closed) return;
+      this.run(this.channel.handle(packet));
+    }
+  }
+
+  deliver(delivery: Delivery): void {
+    if (this.closed) return;
+    if (delivery.qos === 0 && this.socket.writableLength > QOS0_BACKLOG_LIMIT) {
+      this.host.dropped(this, delivery, 'qos0 backlog');
+      return;
+    }
+    this.run(this.channel.deliver(delivery));
+  }
+
+  run(actions: Action[]): void {
+    for (const action of actions) {
+      if (this.closed) return;
+      switch (action.type) {
+        case 'send':
+          this.write(action.packet, action.data);
+          break;
+        case 'close':
+          this.closeFor(action.reasonCode, action.reason, action.notify);
+          break;
+        default:
+          this.host.execute(this, action);
+      }
+    }
+  }
+
+  write(packet: Packet, data?: Buffer): void {
+    const bytes = data ?? generate(packet, { protocolVersion: this.channel.version as ProtocolVersion });
+    this.host.countOut(bytes.length, packet);
+    this.socket.write(bytes);
+  }
+
+  /** Close for a violation by the client: counted, logged at info, DISCONNECT first on v5. */
+  fail(reasonCode: ReasonCode, reason: string): void {
+    if (this.closed) return;
+    this.run(this.channel.fail(reasonCode, reason));
+  }
+
+  private closeFor(reasonCode: ReasonCode, reason: string, notify: boolean): void {
+    if (reasonCode >= 0x80) {
+      this.host.countProtocolError();
+      this.host.log.info({ clientId: this.clientId || undefined, reasonCode: reasonCodeName(reasonCode), reason }, 'closing connection');
+    }
+    if (notify) this.write(this.channel.disconnectPacket(reasonCode, reason));
+    this.close();
+  }
+
+  /** Server-initiated close with a reason (takeover, keep alive, shutdown). */
+  disconnect(reasonCode: ReasonCode, reason: string): void {
+    if (this.closed) return;
+    const notify = this.channel.version === 5 && this.channel.state === 'connected';
+    this.channel.state = 'closed';
+    if (notify) this.write(this.channel.disconnectPacket(reasonCode, reason));
+    this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.state = 'closed';
+    this.socket.end();
+    // end() flushes what was written (CONNACK refusals, DISCONNECT); destroy if the peer never reads.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.host.detach(this);
+  }
+}

@@ -1,0 +1,125 @@
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import { isValidTopicName } from '@roost/topics';
+import {
+  ReasonCode,
+  messageFromPublish,
+  toV3ConnackReturnCode,
+  type ProtocolVersion,
+} from '@roost/protocol';
+import { NEVER_EXPIRES } from '@roost/session';
+import type { Action } from '../actions.ts';
+import type { Channel, Will } from '../channel.ts';
+import { OutboundTopicAliases } from '../topic-aliases.ts';
+
+// The codec decodes invalid UTF-8 to U+FFFD; a client id carrying it or U+0000 is malformed [MQTT-1.5.4-1], [MQTT-1.5.4-2].
+const BAD_CHARACTERS = /[\u0000\uFFFD]/;
+
+/** CONNECT: validate, negotiate limits, then ask the broker for the session (CONNACK follows in `attached`). */
+export function handleConnect(ch: Channel, packet: IConnectPacket): Action[] {
+  const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+  ch.version = version;
+  const refusal = validateConnect(packet, version);
+  if (refusal !== undefined) return refuse(ch, refusal.code, refusal.reason);
+
+  const properties = packet.properties ?? {};
+  let clientId = packet.clientId;
+  if (clientId === '') {
+    clientId = ch.ctx.assignClientId(); // [MQTT-3.1.3-6]
+    if (version === 5) ch.assignedClientId = clientId; // [MQTT-3.2.2-16]
+  }
+  ch.clientId = clientId;
+
+  const { limits } = ch.ctx;
+  const requested = version === 5 ? (properties.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER_EXPIRES;
+  ch.requestedSessionExpiry = requested;
+  ch.grantedSessionExpiry = Math.min(requested, limits.maxSessionExpiry);
+
+  ch.keepAlive = limits.serverKeepAlive ?? packet.keepalive ?? 0; // [MQTT-3.1.2-21]
+  if (version === 5) {
+    ch.clientReceiveMaximum = properties.receiveMaximum ?? 0xffff;
+    ch.clientMaximumPacketSize = properties.maximumPacketSize;
+    if (properties.topicAliasMaximum) ch.outboundAliases = new OutboundTopicAliases(properties.topicAliasMaximum);
+    ch.problemInformation = properties.requestProblemInformation ?? true;
+  }
+  ch.will = packet.will ? willFrom(ch, packet) : undefined;
+  ch.state = 'connecting';
+  return [{ type: 'attach', request: { clientId, cleanStart: packet.clean ?? true, sessionExpiry: ch.grantedSessionExpiry } }];
+}
+
+function validateConnect(
+  packet: IConnectPacket,
+  version: ProtocolVersion,
+): { code: ReasonCode; reason: string } | undefined {
+  const properties = packet.properties ?? {};
+  // [MQTT-3.1.2-1] / 3.1.1: protocol name and level must agree.
+  const expectedName = version === 3 ? 'MQIsdp' : 'MQTT';
+  if (packet.protocolId !== expectedName) {
+    return { code: ReasonCode.UnsupportedProtocolVersion, reason: `protocol ${packet.protocolId} with level ${version}` };
+  }
+  if (BAD_CHARACTERS.test(packet.clientId)) return { code: ReasonCode.ClientIdentifierNotValid, reason: 'client id is not valid UTF-8' };
+  if (packet.clientId === '') {
+    // [MQTT-3.1.3-8] v3.1.1: an empty id needs a clean session; v3.1 required 1 to 23 characters.
+    if (version === 3 || (version === 4 && !packet.clean)) {
+      return { code: ReasonCode.ClientIdentifierNotValid, reason: 'empty client id without clean session' };
+    }
+  }
+  if (version === 5) {
+    if (properties.authenticationMethod !== undefined) {
+      // Enhanced authentication is not offered: refuse the method by name (MQTT 5 4.12).
+      return { code: ReasonCode.BadAuthenticationMethod, reason: `authentication method ${properties.authenticationMethod} not supported` };
+    }
+    if (properties.receiveMaximum === 0) return { code: ReasonCode.ProtocolError, reason: 'receive maximum 0' };
+    if (properties.maximumPacketSize === 0) return { code: ReasonCode.ProtocolError, reason: 'maximum packet size 0' };
+  }
+  if (packet.will) {
+    if (!isValidTopicName(packet.will.topic)) return { code: ReasonCode.TopicNameInvalid, reason: 'will topic is not a valid topic name' };
+  }
+  if (packet.password !== undefined && packet.username === undefined && version < 5) {
+    // [MQTT-3.1.2-22] v3.1.1: a password needs a user name.
+    return { code: ReasonCode.ProtocolError, reason: 'password without user name' };
+  }
+  return undefined;
+}
+
+/** CONNACK with a refusal code, then close [MQTT-3.2.2-5]; v3 gets the nearest return code. */
+function refuse(ch: Channel, code: ReasonCode, reason: string): Action[] {
+  const connack: IConnackPacket = { cmd: 'connack', sessionPresent: false };
+  if (ch.version === 5) {
+    connack.reasonCode = code;
+    connack.properties = { reasonString: reason };
+  } else {
+    connack.returnCode = toV3ConnackReturnCode(code);
+  }
+  ch.state = 'closed';
+  const actions: Action[] = [];
+  // v3 has no return code for a protocol error: close without CONNACK.
+  if (ch.version === 5 || code !== ReasonCode.ProtocolError) actions.push({ type: 'send', packet: connack });
+  actions.push({ type: 'close', reasonCode: code, reason, notify: false });
+  return actions;
+}
+
+function willFrom(ch: Channel, packet: IConnectPacket): Will {
+  const will = packet.will!;
+  const properties = will.properties ?? {};
+  const message = messageFromPublish(
+    {
+      cmd: 'publish',
+      topic: will.topic,
+      payload: will.payload,
+      qos: will.qos ?? 0,
+      retain: will.retain ?? false,
+      dup: false,
+      properties: {
+        payloadFormatIndicator: properties.payloadFormatIndicator,
+        contentType: properties.contentType,
+        responseTopic: properties.responseTopic,
+        correlationData: properties.correlationData,
+        userProperties: properties.userProperties,
+      },
+    },
+    ch.clientId,
+    ch.ctx.now(),
+  );
+  // The expiry clock of a will starts when it is published, not at CONNECT.
+  return { message, delaySeconds: properties.willDelayInterval ?? 0, expirySeconds: properties.messageExpiryInterval };
+}

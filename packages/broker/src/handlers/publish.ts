@@ -1,0 +1,70 @@
+import type { IPublishPacket } from 'mqtt-packet';
+import { isUtf8 } from 'node:buffer';
+import { isValidTopicName } from '@roost/topics';
+import { ProtocolError, ReasonCode, messageFromPublish } from '@roost/protocol';
+import type { Action } from '../actions.ts';
+import type { Channel } from '../channel.ts';
+
+/**
+ * PUBLISH from the client, as a pipeline of small steps:
+ * resolve alias → validate → check the inbound window → route → acknowledge.
+ */
+export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
+  const topic = resolveTopicAlias(ch, packet);
+  if (!isValidTopicName(topic)) {
+    // [MQTT-3.3.2-2] no wildcards in a topic name; [MQTT-4.7.3-1] at least one character.
+    throw new ProtocolError(ReasonCode.TopicNameInvalid, `invalid topic name ${JSON.stringify(topic)}`);
+  }
+  if (packet.qos > 0 && !packet.messageId) {
+    throw new ProtocolError(ReasonCode.ProtocolError, 'QoS > 0 PUBLISH without a packet identifier'); // [MQTT-2.2.1-3]
+  }
+  const session = ch.session!;
+  if (packet.qos === 2 && session.inboundQos2.has(packet.messageId!)) {
+    // [MQTT-4.3.3-10] a resent QoS 2 PUBLISH before PUBREL is not delivered again.
+    return [{ type: 'send', packet: { cmd: 'pubrec', messageId: packet.messageId } }];
+  }
+  if (packet.qos === 2 && session.inboundQos2.size >= ch.ctx.limits.receiveMaximum) {
+    throw new ProtocolError(ReasonCode.ReceiveMaximumExceeded, 'more unreleased QoS 2 messages than Receive Maximum'); // [MQTT-3.3.4-9]
+  }
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  if (ch.version === 5 && packet.properties?.payloadFormatIndicator && !isUtf8(payload)) {
+    return refusePayload(ch, packet);
+  }
+
+  const message = messageFromPublish({ ...packet, topic, payload }, ch.clientId, ch.ctx.now());
+  const actions: Action[] = [{ type: 'publish', message }];
+  if (packet.qos === 1) {
+    actions.push({ type: 'send', packet: ack(ch, 'puback', packet.messageId!) });
+  } else if (packet.qos === 2) {
+    session.inboundQos2.add(packet.messageId!);
+    actions.push({ type: 'send', packet: ack(ch, 'pubrec', packet.messageId!) });
+  }
+  return actions;
+}
+
+/** [MQTT-3.3.2-8..12]: an alias carries a topic once; later PUBLISHes may send only the alias. */
+function resolveTopicAlias(ch: Channel, packet: IPublishPacket): string {
+  const alias = packet.properties?.topicAlias;
+  if (alias === undefined) return packet.topic;
+  if (ch.version < 5 || alias === 0 || alias > ch.ctx.limits.topicAliasMaximum) {
+    throw new ProtocolError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} outside 1..${ch.ctx.limits.topicAliasMaximum}`);
+  }
+  if (packet.topic !== '') {
+    ch.inboundAliases.set(alias, packet.topic);
+    return packet.topic;
+  }
+  const known = ch.inboundAliases.get(alias);
+  if (known === undefined) throw new ProtocolError(ReasonCode.ProtocolError, `topic alias ${alias} was never set`);
+  return known;
+}
+
+function ack(ch: Channel, cmd: 'puback' | 'pubrec', messageId: number) {
+  return ch.version === 5 ? { cmd, messageId, reasonCode: ReasonCode.Success } : { cmd, messageId };
+}
+
+/** [MQTT-3.3.2-4] a payload marked UTF-8 that is not: refused by the ack, or by DISCONNECT at QoS 0. */
+function refusePayload(ch: Channel, packet: IPublishPacket): Action[] {
+  if (packet.qos === 0) throw new ProtocolError(ReasonCode.PayloadFormatInvalid, 'payload is not valid UTF-8');
+  const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
+  return [{ type: 'send', packet: { cmd, messageId: packet.messageId!, reasonCode: ReasonCode.PayloadFormatInvalid } }];
+}

@@ -1,0 +1,22 @@
+import type { IPubrecPacket } from 'mqtt-packet';
+import { ReasonCode } from '@roost/protocol';
+import type { Action } from '../actions.ts';
+import type { Channel } from '../channel.ts';
+
+/** PUBREC: first half of the outbound QoS 2 handshake; answer PUBREL [MQTT-4.3.3-4]. */
+export function handlePubrec(ch: Channel, packet: IPubrecPacket): Action[] {
+  const session = ch.session!;
+  const messageId = packet.messageId!;
+  const inflight = session.inflight.get(messageId);
+  if (!inflight || inflight.delivery.qos !== 2) {
+    const pubrel = ch.version === 5 ? { cmd: 'pubrel' as const, messageId, reasonCode: ReasonCode.PacketIdentifierNotFound } : { cmd: 'pubrel' as const, messageId };
+    return [{ type: 'send', packet: pubrel }];
+  }
+  if (packet.reasonCode !== undefined && packet.reasonCode >= 0x80) {
+    // The receiver refused the message: the exchange ends here (MQTT 5 4.3.3).
+    session.inflight.delete(messageId);
+    return ch.drain();
+  }
+  inflight.phase = 'pubrel';
+  return [{ type: 'send', packet: { cmd: 'pubrel', messageId } }];
+}

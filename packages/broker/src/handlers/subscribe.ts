@@ -1,0 +1,55 @@
+import type { ISubackPacket, ISubscribePacket, ISubscription } from 'mqtt-packet';
+import { isValidTopicFilter, parseSharedFilter } from '@roost/topics';
+import { ProtocolError, ReasonCode, SubackFailureV3, type QoS, type SubscriptionOptions } from '@roost/protocol';
+import type { Action } from '../actions.ts';
+import type { Channel } from '../channel.ts';
+
+/** SUBSCRIBE: one reason code per filter, SUBACK, then the retained messages each filter asks for. */
+export function handleSubscribe(ch: Channel, packet: ISubscribePacket): Action[] {
+  const subscriptionId = packet.properties?.subscriptionIdentifier;
+  if (subscriptionId === 0) throw new ProtocolError(ReasonCode.ProtocolError, 'subscription identifier 0'); // [MQTT-3.8.2-? 3.8.2.1.2]
+  const session = ch.session!;
+  const granted: number[] = [];
+  const registrations: Action[] = [];
+  for (const subscription of packet.subscriptions) {
+    const code = subscriptionCode(ch, subscription);
+    granted.push(code);
+    if (code > ReasonCode.GrantedQoS2) continue;
+    const options = optionsFrom(subscription, code as QoS, subscriptionId);
+    const existed = session.subscriptions.has(subscription.topic);
+    session.subscriptions.set(subscription.topic, options); // [MQTT-3.8.4-3] replaces an identical filter
+    // [MQTT-3.3.1-9..11] retain handling 0: always, 1: only for a new subscription, 2: never; shared: never.
+    const sendRetained =
+      parseSharedFilter(subscription.topic) === undefined &&
+      (options.retainHandling === 0 || (options.retainHandling === 1 && !existed));
+    registrations.push({ type: 'subscribe', filter: subscription.topic, options, sendRetained });
+  }
+  const suback: ISubackPacket = { cmd: 'suback', messageId: packet.messageId!, granted };
+  // [MQTT-3.8.4-1] SUBACK before any retained message the subscription releases.
+  const actions: Action[] = [];
+  for (const action of registrations) if (action.type === 'subscribe' && !action.sendRetained) actions.push(action);
+  actions.push({ type: 'send', packet: suback });
+  for (const action of registrations) if (action.type === 'subscribe' && action.sendRetained) actions.push(action);
+  return actions;
+}
+
+function subscriptionCode(ch: Channel, subscription: ISubscription): number {
+  if (!isValidTopicFilter(subscription.topic)) {
+    return ch.version === 5 ? ReasonCode.TopicFilterInvalid : SubackFailureV3;
+  }
+  if (subscription.nl && parseSharedFilter(subscription.topic) !== undefined) {
+    throw new ProtocolError(ReasonCode.ProtocolError, 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
+  }
+  return Math.min(subscription.qos, 2); // [MQTT-3.8.4-6] granted QoS may be lower than requested
+}
+
+function optionsFrom(subscription: ISubscription, qos: QoS, subscriptionId: number | undefined): SubscriptionOptions {
+  const options: SubscriptionOptions = {
+    qos,
+    noLocal: subscription.nl ?? false,
+    retainAsPublished: subscription.rap ?? false,
+    retainHandling: (subscription.rh ?? 0) as 0 | 1 | 2,
+  };
+  if (subscriptionId !== undefined) options.subscriptionId = subscriptionId;
+  return options;
+}

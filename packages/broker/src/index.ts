@@ -1,0 +1,5 @@
+export * from './options.ts';
+export * from './actions.ts';
+export * from './channel.ts';
+export * from './broker.ts';
+export * from './router.ts';

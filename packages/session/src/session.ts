@@ -1,0 +1,70 @@
+import type { Message, QoS, SubscriptionOptions } from '@roost/protocol';
+import { Fifo } from './fifo.ts';
+
+/** One message on its way to one session, with the QoS and flags it is delivered with. */
+export interface Delivery {
+  message: Message;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds?: number[];
+}
+
+/** An outbound QoS 1/2 message awaiting its acknowledgement. */
+export interface Inflight {
+  delivery: Delivery;
+  /** 'publish': waiting for PUBACK/PUBREC; 'pubrel': PUBREL sent, waiting for PUBCOMP. */
+  phase: 'publish' | 'pubrel';
+}
+
+export type OverflowPolicy = 'drop-oldest' | 'drop-newest';
+
+export const NEVER_EXPIRES = 0xffffffff;
+
+/**
+ * The state that outlives a network connection (MQTT 5 4.1): subscriptions, unacknowledged
+ * and queued outbound messages, and inbound QoS 2 packet ids awaiting PUBREL.
+ */
+export class Session {
+  readonly clientId: string;
+  /** Seconds after disconnection before the session is discarded; NEVER_EXPIRES never. */
+  expiryInterval: number;
+  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  /** Insertion order is send order: resumption resends in it [MQTT-4.6.0-1]. */
+  readonly inflight = new Map<number, Inflight>();
+  readonly queue = new Fifo<Delivery>();
+  /** Packet ids of QoS 2 PUBLISHes received and not yet released [MQTT-4.3.3-9]. */
+  readonly inboundQos2 = new Set<number>();
+  /** Epoch ms of the last disconnection; undefined while connected. */
+  disconnectedAt: number | undefined;
+  private nextPacketId = 1;
+
+  constructor(clientId: string, expiryInterval: number) {
+    this.clientId = clientId;
+    this.expiryInterval = expiryInterval;
+  }
+
+  /** A packet id not used by any in-flight message, or undefined when all 65535 are taken. */
+  allocatePacketId(): number | undefined {
+    if (this.inflight.size >= 0xffff) return undefined;
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 0xffff ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /**
+   * Queues a delivery for later, keeping at most `limit` entries.
+   * Returns the delivery dropped to make room (or the refused one), if any.
+   */
+  enqueue(delivery: Delivery, limit: number, policy: OverflowPolicy): Delivery | undefined {
+    if (this.queue.length < limit) {
+      this.queue.push(delivery);
+      return undefined;
+    }
+    if (policy === 'drop-newest' || limit === 0) return delivery;
+    const dropped = this.queue.shift();
+    this.queue.push(delivery);
+    return dropped;
+  }
+}
