@@ -1,0 +1,32 @@
+import { createBroker, defaultLimits, type Broker, type BrokerLimits, type Logger } from '@roost/broker';
+
+/** A logger that drops everything; tests assert on the wire, not on logs. */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return silentLogger;
+  },
+};
+
+export interface TestBroker {
+  broker: Broker;
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A real broker on an ephemeral loopback port. */
+export async function startBroker(limits: Partial<BrokerLimits> = {}, sysInterval = 0): Promise<TestBroker> {
+  const broker = createBroker({
+    nodeId: 'test',
+    version: '0.0.0-test',
+    logger: silentLogger,
+    limits: { ...defaultLimits, ...limits },
+    sysInterval,
+  });
+  const { port } = await broker.listen({ port: 0, host: '127.0.0.1' });
+  return { broker, port, url: `mqtt://127.0.0.1:${port}`, stop: () => broker.stop() };
+}
