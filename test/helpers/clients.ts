@@ -1,5 +1,4 @@
 import mqtt, { type IClientOptions, type MqttClient, type IPublishPacket } from 'mqtt';
-import { once } from 'node:events';
 
 /** Connects an MQTT.js client and waits for CONNACK; reconnection is off so tests see every close. */
 export async function connect(url: string, options: IClientOptions = {}): Promise<MqttClient> {
@@ -51,5 +50,5 @@ export async function end(...clients: MqttClient[]): Promise<void> {
 
 export async function closed(client: MqttClient): Promise<void> {
   if (client.disconnected) return;
-  await once(client, 'close');
+  await new Promise<void>((resolve) => client.once('close', () => resolve()));
 }

@@ -1,1 +1,4 @@
-export const x: number = 1;
+export * from './validate.ts';
+export * from './match.ts';
+export * from './subscription-trie.ts';
+export * from './topic-tree.ts';
