@@ -96,9 +96,9 @@ export class Broker implements ConnectionHost {
     this.sweepTimer = setInterval(() => this.sweep(), 500);
     this.sweepTimer.unref();
     if (this.options.sysInterval > 0) {
-      this.sysTimer = setInterval(() => this.publishSys(), this.options.sysInterval * 1000);
+      this.sysTimer = setInterval(() => void this.publishSys(), this.options.sysInterval * 1000);
       this.sysTimer.unref();
-      this.publishSys();
+      void this.publishSys();
     }
   }
 
@@ -122,13 +122,14 @@ export class Broker implements ConnectionHost {
     }
   }
 
-  private publishSys(): void {
+  private async publishSys(): Promise<void> {
+    const retained = await this.retained.count().catch(() => -1);
     const messages = sysMessages({
       version: this.options.version,
       stats: this.stats,
       clientsConnected: this.connections.size,
       subscriptions: this.router.subscriptionCount,
-      retained: this.retained.size,
+      retained,
       now: Date.now(),
     });
     for (const message of messages) this.publish(message);

@@ -6,7 +6,7 @@ import type { RetainedStore } from './retained-store.ts';
 export class MemoryRetainedStore implements RetainedStore {
   private readonly tree = new TopicTree<Message>();
 
-  get size(): number {
+  async count(): Promise<number> {
     return this.tree.size;
   }
 

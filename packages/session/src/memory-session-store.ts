@@ -5,7 +5,7 @@ import type { QueueLimits, SessionStore } from './session-store.ts';
 export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Session>();
 
-  get size(): number {
+  async count(): Promise<number> {
     return this.sessions.size;
   }
 

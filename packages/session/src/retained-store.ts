@@ -7,5 +7,5 @@ export interface RetainedStore {
   delete(topic: string): Promise<void>;
   /** Every retained message whose topic matches `filter`. */
   match(filter: string): Promise<Message[]>;
-  readonly size: number;
+  count(): Promise<number>;
 }

@@ -17,5 +17,5 @@ export interface SessionStore {
   enqueue(clientId: string, delivery: Delivery, limits: QueueLimits): Promise<Delivery | undefined>;
   /** Sessions that are disconnected, for expiry bookkeeping at start-up. */
   offline(): AsyncIterable<Session>;
-  readonly size: number;
+  count(): Promise<number>;
 }
