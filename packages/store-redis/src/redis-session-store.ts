@@ -1,0 +1,193 @@
+// Sessions in Redis (cluster mode), so a session outlives the node that held it.
+//
+// Keys, shown with the default prefix; C is the client id. The `{C}` hash tag puts one
+// session's keys in one Redis Cluster slot, so MULTI and the enqueue script may touch them all.
+//   roost:session:{C}       hash  v (schema version), expiryInterval, disconnectedAt (absent
+//                                 while connected), subscriptions (JSON [filter, options][])
+//   roost:inflight:{C}      hash  packet id → JSON { order, phase, delivery }; `order` restores
+//                                 send order, which a hash does not keep [MQTT-4.6.0-1]
+//   roost:queue:{C}         list  JSON deliveries, oldest first
+//   roost:inbound:{C}       set   QoS 2 ids received, not yet released [MQTT-4.3.3-9]
+//   roost:sessions          set   every stored client id (count)
+//   roost:sessions:offline  set   client ids stored while disconnected (offline())
+//
+// A session's own keys change together in one MULTI. The two index sets live in other slots,
+// so they are written outside it, in an order that leaves at worst a stale id behind (never
+// an unindexed session) if the node dies in between: ids are added before the session is
+// written and removed after it is deleted. Readers skip ids whose session is gone.
+import type { Cluster, Redis } from 'ioredis';
+import { Session, type Delivery, type QueueLimits, type SessionStore } from '@roost/session';
+import type { SubscriptionOptions } from '@roost/protocol';
+import { SCHEMA_VERSION, decodeDelivery, decodeInflight, encodeDelivery, encodeInflight } from './codec.ts';
+import { execReplies, guard } from './errors.ts';
+
+/**
+ * KEYS: session hash, queue list. ARGV: delivery, limit, policy.
+ * Mirrors Session.enqueue atomically: push while below the limit; when full, drop-newest
+ * refuses the delivery and drop-oldest pops the head to make room. Returns what was dropped.
+ * A session that is not stored gets nothing queued, like the in-memory store.
+ */
+const ENQUEUE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local limit = tonumber(ARGV[2])
+if redis.call('LLEN', KEYS[2]) < limit then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return false
+end
+if ARGV[3] == 'drop-newest' or limit <= 0 then return ARGV[1] end
+local dropped = redis.call('LPOP', KEYS[2])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return dropped
+`;
+
+const ENQUEUE_COMMAND = 'roostEnqueue';
+const OFFLINE_SCAN_BATCH = 200;
+
+type RedisClient = Redis | Cluster;
+
+interface EnqueueCommand {
+  [ENQUEUE_COMMAND](sessionKey: string, queueKey: string, delivery: string, limit: string, policy: string): Promise<string | null>;
+}
+
+interface SessionKeys {
+  session: string;
+  inflight: string;
+  queue: string;
+  inbound: string;
+}
+
+export class RedisSessionStore implements SessionStore {
+  private readonly client: RedisClient & EnqueueCommand;
+  private readonly prefix: string;
+  private readonly allKey: string;
+  private readonly offlineKey: string;
+
+  /** `client` stays the caller's to configure and quit; `prefix` namespaces every key. */
+  constructor(client: RedisClient, prefix = 'roost:') {
+    client.defineCommand(ENQUEUE_COMMAND, { numberOfKeys: 2, lua: ENQUEUE_SCRIPT });
+    this.client = client as RedisClient & EnqueueCommand;
+    this.prefix = prefix;
+    this.allKey = `${prefix}sessions`;
+    this.offlineKey = `${prefix}sessions:offline`;
+  }
+
+  private keys(clientId: string): SessionKeys {
+    const tag = `{${clientId}}`;
+    return {
+      session: `${this.prefix}session:${tag}`,
+      inflight: `${this.prefix}inflight:${tag}`,
+      queue: `${this.prefix}queue:${tag}`,
+      inbound: `${this.prefix}inbound:${tag}`,
+    };
+  }
+
+  count(): Promise<number> {
+    return guard('count', () => this.client.scard(this.allKey));
+  }
+
+  async get(clientId: string): Promise<Session | undefined> {
+    const keys = this.keys(clientId);
+    // One MULTI: a snapshot, never half of a concurrent put.
+    const read = this.client.multi().hgetall(keys.session).hgetall(keys.inflight).lrange(keys.queue, 0, -1).smembers(keys.inbound);
+    const [fields, inflight, queue, inbound] = (await guard('get', () => read.exec().then(execReplies))) as [
+      Record<string, string>,
+      Record<string, string>,
+      string[],
+      string[],
+    ];
+    if (fields.v === undefined) return undefined;
+    return rebuildSession(clientId, fields, inflight, queue, inbound);
+  }
+
+  async put(session: Session): Promise<void> {
+    const { clientId } = session;
+    const keys = this.keys(clientId);
+    const offline = session.disconnectedAt !== undefined;
+    const transaction = this.client.multi().del(keys.session, keys.inflight, keys.queue, keys.inbound);
+    transaction.hset(keys.session, sessionFields(session));
+    if (session.inflight.size > 0) {
+      let order = 0;
+      const entries: Record<string, string> = {};
+      for (const [id, inflight] of session.inflight) entries[id] = encodeInflight(inflight, order++);
+      transaction.hset(keys.inflight, entries);
+    }
+    if (session.queue.length > 0) transaction.rpush(keys.queue, ...Array.from(session.queue, encodeDelivery));
+    if (session.inboundQos2.size > 0) transaction.sadd(keys.inbound, ...session.inboundQos2);
+    await guard('put', () => {
+      // Issued in this order without awaiting in between, so one connection sends them in it.
+      const writes: Promise<unknown>[] = [this.client.sadd(this.allKey, clientId)];
+      if (offline) writes.push(this.client.sadd(this.offlineKey, clientId));
+      writes.push(transaction.exec().then(execReplies));
+      if (!offline) writes.push(this.client.srem(this.offlineKey, clientId));
+      return Promise.all(writes);
+    });
+  }
+
+  delete(clientId: string): Promise<void> {
+    return guard('delete', async () => {
+      const keys = this.keys(clientId);
+      await Promise.all([
+        this.client.del(keys.session, keys.inflight, keys.queue, keys.inbound),
+        this.client.srem(this.allKey, clientId),
+        this.client.srem(this.offlineKey, clientId),
+      ]);
+    });
+  }
+
+  async enqueue(clientId: string, delivery: Delivery, limits: QueueLimits): Promise<Delivery | undefined> {
+    const keys = this.keys(clientId);
+    const item = encodeDelivery(delivery);
+    const limit = String(Math.max(0, Math.floor(Math.min(limits.maxQueuedMessages, Number.MAX_SAFE_INTEGER))));
+    const dropped = await guard('enqueue', () => this.client[ENQUEUE_COMMAND](keys.session, keys.queue, item, limit, limits.queueOverflow));
+    return dropped === null ? undefined : decodeDelivery(dropped);
+  }
+
+  /**
+   * Walks the offline index with SSCAN, so a large index is read in batches rather than in one
+   * blocking reply. SSCAN may repeat an id; each is yielded once.
+   */
+  async *offline(): AsyncIterable<Session> {
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, ids] = await guard('offline', () => this.client.sscan(this.offlineKey, cursor, 'COUNT', OFFLINE_SCAN_BATCH));
+      cursor = next;
+      const fresh = ids.filter((id) => !seen.has(id));
+      for (const id of fresh) seen.add(id);
+      const sessions = await Promise.all(fresh.map((id) => this.get(id)));
+      for (const session of sessions) if (session?.disconnectedAt !== undefined) yield session;
+    } while (cursor !== '0');
+  }
+}
+
+function sessionFields(session: Session): Record<string, string> {
+  const fields: Record<string, string> = {
+    v: String(SCHEMA_VERSION),
+    expiryInterval: String(session.expiryInterval),
+    subscriptions: JSON.stringify([...session.subscriptions]),
+  };
+  if (session.disconnectedAt !== undefined) fields.disconnectedAt = String(session.disconnectedAt);
+  return fields;
+}
+
+/**
+ * The packet id counter is private to Session, so a rebuilt session allocates from 1 again;
+ * allocatePacketId skips ids in flight, so no id in use is ever handed out twice.
+ */
+function rebuildSession(
+  clientId: string,
+  fields: Record<string, string>,
+  inflight: Record<string, string>,
+  queue: string[],
+  inbound: string[],
+): Session {
+  const session = new Session(clientId, Number(fields.expiryInterval));
+  if (fields.disconnectedAt !== undefined) session.disconnectedAt = Number(fields.disconnectedAt);
+  for (const [filter, options] of JSON.parse(fields.subscriptions ?? '[]') as [string, SubscriptionOptions][]) {
+    session.subscriptions.set(filter, options);
+  }
+  for (const [id, entry] of decodeInflight(inflight)) session.inflight.set(id, entry);
+  for (const text of queue) session.queue.push(decodeDelivery(text));
+  for (const id of inbound) session.inboundQos2.add(Number(id));
+  return session;
+}
