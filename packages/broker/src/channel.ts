@@ -23,6 +23,7 @@ import { handleUnsubscribe } from './handlers/unsubscribe.ts';
 import { handlePingreq } from './handlers/pingreq.ts';
 import { handleDisconnect } from './handlers/disconnect.ts';
 import { handleAuth } from './handlers/auth.ts';
+import { repeatedProperty } from './decoded-checks.ts';
 
 export interface ChannelContext {
   limits: BrokerLimits;
@@ -55,7 +56,7 @@ export class Channel {
   will: Will | undefined;
   /** Effective keep alive in seconds; 0 disables the check. */
   keepAlive = 0;
-  /** The Session Expiry Interval the CONNECT asked for, before capping [MQTT-3.14.2-2]. */
+  /** The Session Expiry Interval the CONNECT asked for, before capping (§3.14.2.2.2). */
   requestedSessionExpiry = 0;
   /** The capped value, returned in CONNACK when it differs from the request. */
   grantedSessionExpiry = 0;
@@ -64,6 +65,8 @@ export class Channel {
   clientMaximumPacketSize: number | undefined;
   outboundAliases: OutboundTopicAliases | undefined;
   readonly inboundAliases = new Map<number, string>();
+  /** Packet ids of a resumed session's unacknowledged PUBLISHes not yet resent on this connection. */
+  private readonly heldBack = new Set<number>();
   /** v5 Request Problem Information: false means no reason strings outside CONNACK/DISCONNECT. */
   problemInformation = true;
 
@@ -87,6 +90,8 @@ export class Channel {
       if (packet.cmd !== 'connect') return this.fail(ReasonCode.ProtocolError, `first packet was ${packet.cmd}, not connect`);
       return handleConnect(this, packet);
     }
+    const repeated = repeatedProperty(packet);
+    if (repeated !== undefined) throw new ProtocolError(ReasonCode.ProtocolError, `property ${repeated} included more than once`);
     switch (packet.cmd) {
       case 'connect':
         // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
@@ -162,16 +167,43 @@ export class Channel {
     return packet;
   }
 
-  /** [MQTT-4.4.0-1] resend unacknowledged PUBLISH (DUP set) and PUBREL in original order. */
+  /**
+   * [MQTT-4.4.0-1] resend unacknowledged PUBLISH (DUP set) and PUBREL in original order.
+   * The window is this connection's [MQTT-3.3.4-9]: PUBLISHes beyond it wait in `heldBack`.
+   */
   private resume(actions: Action[]): void {
     const session = this.session!;
+    let sent = 0;
     for (const [messageId, inflight] of session.inflight) {
       if (inflight.phase === 'pubrel') {
         actions.push({ type: 'send', packet: { cmd: 'pubrel', messageId } });
-        continue;
+        sent++;
+      } else if (sent < this.window) {
+        this.resend(messageId, inflight.delivery, actions);
+        sent++;
+      } else {
+        this.heldBack.add(messageId);
       }
-      const sent = this.publishAction(inflight.delivery, messageId, true);
-      if (sent) actions.push(sent);
+    }
+  }
+
+  private resend(messageId: number, delivery: Delivery, actions: Action[]): void {
+    const action = this.publishAction(delivery, messageId, true);
+    if (action) actions.push(action);
+    else this.session!.inflight.delete(messageId); // [MQTT-3.1.2-25] too large: as if sent
+  }
+
+  /** Resends held-back PUBLISHes, in order, as acknowledgements free the window. */
+  private resendHeldBack(actions: Action[]): void {
+    const session = this.session!;
+    for (const messageId of this.heldBack) {
+      // The client may acknowledge an id it got on its previous connection before we resend it.
+      if (session.inflight.get(messageId)?.phase !== 'publish') this.heldBack.delete(messageId);
+    }
+    for (const messageId of this.heldBack) {
+      if (session.inflight.size - this.heldBack.size >= this.window) return;
+      this.heldBack.delete(messageId);
+      this.resend(messageId, session.inflight.get(messageId)!.delivery, actions);
     }
   }
 
@@ -205,6 +237,7 @@ export class Channel {
   drain(actions: Action[] = []): Action[] {
     const session = this.session;
     if (!session || this.state !== 'connected') return actions;
+    this.resendHeldBack(actions);
     const now = this.ctx.now();
     while (session.inflight.size < this.window && session.queue.length > 0) {
       const next = session.queue.shift()!;

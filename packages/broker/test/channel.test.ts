@@ -171,7 +171,7 @@ test('[MQTT-3.3.2-12] an inbound topic alias above the maximum closes with Topic
   assert.equal(closeOf(ch.handle(publish)).reasonCode, ReasonCode.TopicAliasInvalid);
 });
 
-test('[MQTT-3.14.2-2] setting session expiry on DISCONNECT after 0 at CONNECT is a protocol error', () => {
+test('[§3.14.2.2.2] setting session expiry on DISCONNECT after 0 at CONNECT is a protocol error', () => {
   const ch = channel();
   connected(ch);
   const close = closeOf(ch.handle({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 30 } }));

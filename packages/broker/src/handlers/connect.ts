@@ -10,6 +10,7 @@ import { NEVER_EXPIRES } from '@roost/session';
 import type { Action } from '../actions.ts';
 import type { Channel, Will } from '../channel.ts';
 import { OutboundTopicAliases } from '../topic-aliases.ts';
+import { repeatedProperty } from '../decoded-checks.ts';
 
 // The codec decodes invalid UTF-8 to U+FFFD; a client id carrying it or U+0000 is malformed [MQTT-1.5.4-1], [MQTT-1.5.4-2].
 const BAD_CHARACTERS = /[\u0000\uFFFD]/;
@@ -34,7 +35,10 @@ export function handleConnect(ch: Channel, packet: IConnectPacket): Action[] {
   ch.requestedSessionExpiry = requested;
   ch.grantedSessionExpiry = Math.min(requested, limits.maxSessionExpiry);
 
-  ch.keepAlive = limits.serverKeepAlive ?? packet.keepalive ?? 0; // [MQTT-3.1.2-21]
+  // [MQTT-3.1.2-21] v5 clients are told the Server Keep Alive in CONNACK; v3 clients cannot be,
+  // so they keep their own value [MQTT-3.1.2-24 v3.1.1].
+  const serverKeepAlive = version === 5 ? limits.serverKeepAlive : undefined;
+  ch.keepAlive = serverKeepAlive ?? packet.keepalive ?? 0;
   if (version === 5) {
     ch.clientReceiveMaximum = properties.receiveMaximum ?? 0xffff;
     ch.clientMaximumPacketSize = properties.maximumPacketSize;
@@ -56,6 +60,8 @@ function validateConnect(
   if (packet.protocolId !== expectedName) {
     return { code: ReasonCode.UnsupportedProtocolVersion, reason: `protocol ${packet.protocolId} with level ${version}` };
   }
+  const repeated = repeatedProperty(packet);
+  if (repeated !== undefined) return { code: ReasonCode.ProtocolError, reason: `property ${repeated} included more than once` };
   if (BAD_CHARACTERS.test(packet.clientId)) return { code: ReasonCode.ClientIdentifierNotValid, reason: 'client id is not valid UTF-8' };
   if (packet.clientId === '') {
     // [MQTT-3.1.3-8] v3.1.1: an empty id needs a clean session; v3.1 required 1 to 23 characters.
@@ -92,8 +98,10 @@ function refuse(ch: Channel, code: ReasonCode, reason: string): Action[] {
   }
   ch.state = 'closed';
   const actions: Action[] = [];
-  // v3 has no return code for a protocol error: close without CONNACK.
-  if (ch.version === 5 || code !== ReasonCode.ProtocolError) actions.push({ type: 'send', packet: connack });
+  // v3 has no return code for a CONNECT that breaks the format (a protocol error, a wildcard
+  // will topic): close without CONNACK [MQTT-3.1.4-1 v3.1.1].
+  const malformed = code === ReasonCode.ProtocolError || code === ReasonCode.TopicNameInvalid;
+  if (ch.version === 5 || !malformed) actions.push({ type: 'send', packet: connack });
   actions.push({ type: 'close', reasonCode: code, reason, notify: false });
   return actions;
 }

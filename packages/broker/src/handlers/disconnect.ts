@@ -7,7 +7,7 @@ import type { Channel } from '../channel.ts';
 export function handleDisconnect(ch: Channel, packet: IDisconnectPacket): Action[] {
   const expiry = packet.properties?.sessionExpiryInterval;
   if (expiry !== undefined) {
-    // [MQTT-3.14.2-2] a session that was to end at disconnection cannot be extended now.
+    // §3.14.2.2.2: a session that was to end at disconnection cannot be extended now.
     if (ch.requestedSessionExpiry === 0 && expiry !== 0) {
       throw new ProtocolError(ReasonCode.ProtocolError, 'session expiry set on DISCONNECT after 0 at CONNECT');
     }

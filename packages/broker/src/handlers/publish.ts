@@ -18,13 +18,16 @@ export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
   if (packet.qos > 0 && !packet.messageId) {
     throw new ProtocolError(ReasonCode.ProtocolError, 'QoS > 0 PUBLISH without a packet identifier'); // [MQTT-2.2.1-3]
   }
+  if (packet.properties?.subscriptionIdentifier !== undefined) {
+    throw new ProtocolError(ReasonCode.ProtocolError, 'PUBLISH from a client with a subscription identifier'); // [MQTT-3.3.4-6]
+  }
   const session = ch.session!;
   if (packet.qos === 2 && session.inboundQos2.has(packet.messageId!)) {
     // [MQTT-4.3.3-10] a resent QoS 2 PUBLISH before PUBREL is not delivered again.
     return [{ type: 'send', packet: { cmd: 'pubrec', messageId: packet.messageId } }];
   }
   if (packet.qos === 2 && session.inboundQos2.size >= ch.ctx.limits.receiveMaximum) {
-    throw new ProtocolError(ReasonCode.ReceiveMaximumExceeded, 'more unreleased QoS 2 messages than Receive Maximum'); // [MQTT-3.3.4-9]
+    throw new ProtocolError(ReasonCode.ReceiveMaximumExceeded, 'more unreleased QoS 2 messages than Receive Maximum'); // [MQTT-3.3.4-7]
   }
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   if (ch.version === 5 && packet.properties?.payloadFormatIndicator && !isUtf8(payload)) {
@@ -45,7 +48,11 @@ export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
 /** [MQTT-3.3.2-8..12]: an alias carries a topic once; later PUBLISHes may send only the alias. */
 function resolveTopicAlias(ch: Channel, packet: IPublishPacket): string {
   const alias = packet.properties?.topicAlias;
-  if (alias === undefined) return packet.topic;
+  if (alias === undefined) {
+    // MQTT 5 3.3.2.1: an empty topic name without a topic alias is a Protocol Error.
+    if (packet.topic === '') throw new ProtocolError(ReasonCode.ProtocolError, 'empty topic name without a topic alias');
+    return packet.topic;
+  }
   if (ch.version < 5 || alias === 0 || alias > ch.ctx.limits.topicAliasMaximum) {
     throw new ProtocolError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} outside 1..${ch.ctx.limits.topicAliasMaximum}`);
   }

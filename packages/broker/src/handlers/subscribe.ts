@@ -3,11 +3,17 @@ import { isValidTopicFilter, parseSharedFilter } from '@roost/topics';
 import { ProtocolError, ReasonCode, SubackFailureV3, type QoS, type SubscriptionOptions } from '@roost/protocol';
 import type { Action } from '../actions.ts';
 import type { Channel } from '../channel.ts';
+import { hasMalformedCharacters } from '../decoded-checks.ts';
 
 /** SUBSCRIBE: one reason code per filter, SUBACK, then the retained messages each filter asks for. */
 export function handleSubscribe(ch: Channel, packet: ISubscribePacket): Action[] {
   const subscriptionId = packet.properties?.subscriptionIdentifier;
   if (subscriptionId === 0) throw new ProtocolError(ReasonCode.ProtocolError, 'subscription identifier 0'); // [MQTT-3.8.2-? 3.8.2.1.2]
+  // Ill-formed UTF-8 makes the whole packet malformed, not one filter invalid, so it is checked
+  // before any filter takes effect [MQTT-1.5.4-1].
+  if (packet.subscriptions.some((s) => hasMalformedCharacters(s.topic))) {
+    throw new ProtocolError(ReasonCode.MalformedPacket, 'topic filter is not valid UTF-8');
+  }
   const session = ch.session!;
   const granted: number[] = [];
   const registrations: Action[] = [];

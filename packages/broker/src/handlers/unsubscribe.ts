@@ -1,11 +1,16 @@
 import type { IUnsubackPacket, IUnsubscribePacket } from 'mqtt-packet';
 import { isValidTopicFilter } from '@roost/topics';
-import { ReasonCode } from '@roost/protocol';
+import { ProtocolError, ReasonCode } from '@roost/protocol';
 import type { Action } from '../actions.ts';
 import type { Channel } from '../channel.ts';
+import { hasMalformedCharacters } from '../decoded-checks.ts';
 
 /** UNSUBSCRIBE: remove each filter and answer UNSUBACK, even when nothing matched [MQTT-3.10.4-5]. */
 export function handleUnsubscribe(ch: Channel, packet: IUnsubscribePacket): Action[] {
+  // Ill-formed UTF-8 makes the whole packet malformed, so nothing is removed [MQTT-1.5.4-1].
+  if (packet.unsubscriptions.some(hasMalformedCharacters)) {
+    throw new ProtocolError(ReasonCode.MalformedPacket, 'topic filter is not valid UTF-8');
+  }
   const session = ch.session!;
   const actions: Action[] = [];
   const codes: number[] = [];
