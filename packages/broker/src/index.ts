@@ -3,3 +3,4 @@ export * from './actions.ts';
 export * from './channel.ts';
 export * from './broker.ts';
 export * from './router.ts';
+export * from './cluster.ts';

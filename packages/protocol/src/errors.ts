@@ -32,3 +32,13 @@ export class ConfigError extends Error {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
+
+/** A cluster peer could not take a message: unreachable past the retry budget, or its buffer is full. */
+export class PeerUnavailableError extends Error {
+  override readonly name = 'PeerUnavailableError';
+  readonly nodeId: string;
+  constructor(nodeId: string, message: string) {
+    super(`${nodeId}: ${message}`);
+    this.nodeId = nodeId;
+  }
+}
