@@ -37,3 +37,72 @@ export interface ClusterTransport {
   /** Forget a peer (it died or left): fail what waits for it and free its buffer. */
   dropPeer(nodeId: string): void;
 }
+
+/** A change to the cluster route table: node `nodeId` has (add) or no longer has (remove) subscribers for `filter`. */
+export interface RouteChange {
+  op: 'add' | 'remove';
+  filter: string;
+  nodeId: string;
+}
+
+export interface RouteListener {
+  change(change: RouteChange): void;
+  /** After a gap in the change feed (reconnect, restart): the whole table, replacing the replica. */
+  reset(routes: Array<{ filter: string; nodeId: string }>): void;
+}
+
+/**
+ * The cluster route table (filter → nodes), held in Redis. A node writes a route on its
+ * first local subscriber of a filter and removes it on its last; shared filters are
+ * stored whole (`$share/g/f`). Every node keeps a replica fed by `watch`.
+ */
+export interface RouteStore {
+  add(filter: string, nodeId: string): Promise<void>;
+  remove(filter: string, nodeId: string): Promise<void>;
+  /** Removes every route of a node (it died, or starts afresh). */
+  removeNode(nodeId: string): Promise<void>;
+  /** Loads the table, calls `listener.reset` with it, then streams changes until `close`. */
+  watch(listener: RouteListener): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface NodeInfo {
+  nodeId: string;
+  address: string;
+}
+
+/** The node registry: who is alive, where to reach them, and who reaps a dead node. */
+export interface NodeRegistry {
+  /** Registers this node and keeps its heartbeat alive until `close`. */
+  register(self: NodeInfo): Promise<void>;
+  /** Nodes with a live heartbeat, this one included. */
+  alive(): Promise<NodeInfo[]>;
+  /** Calls `onDead` once per node whose heartbeat lapsed, on every surviving node. */
+  watchDeaths(onDead: (nodeId: string) => void): void;
+  /** True for exactly one caller per dead node: that node reaps it (wills, sessions). */
+  claimReap(deadNodeId: string, reaper: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * Which node holds each session, fenced by an epoch so that racing CONNECTs for one client
+ * id on two nodes end with one winner.
+ */
+export interface SessionDirectory {
+  /** Makes `nodeId` the holder of `clientId`; returns the new epoch and the previous holder. */
+  claim(clientId: string, nodeId: string): Promise<{ epoch: number; previous?: string }>;
+  /** True while `epoch` is still the latest claim of `clientId`. */
+  holds(clientId: string, epoch: number): Promise<boolean>;
+  /** Forgets the holder when a session ends, only if `epoch` is still current. */
+  release(clientId: string, epoch: number): Promise<void>;
+  /** Client ids held by a node, for adopting them when it dies. */
+  heldBy(nodeId: string): Promise<string[]>;
+}
+
+/** Wills of connected clients, so a surviving node can publish those of a dead node. */
+export interface WillStore {
+  set(clientId: string, will: { message: Message; delaySeconds: number; expirySeconds?: number }): Promise<void>;
+  delete(clientId: string): Promise<void>;
+  /** Takes (reads and deletes) the will of a client, so it is published once. */
+  take(clientId: string): Promise<{ message: Message; delaySeconds: number; expirySeconds?: number } | undefined>;
+}
