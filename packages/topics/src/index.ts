@@ -1,4 +1,4 @@
-export * from './validate.ts';
-export * from './match.ts';
-export * from './subscription-trie.ts';
-export * from './topic-tree.ts';
+export { isValidTopicName, isValidTopicFilter, parseSharedFilter } from './validate.ts';
+export { topicMatches } from './match.ts';
+export { SubscriptionTrie } from './subscription-trie.ts';
+export { TopicTree } from './topic-tree.ts';

@@ -1,0 +1,107 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from '@roost/protocol';
+import type { BrokerLimits, QueueOverflowPolicy } from '@roost/broker';
+import { SETTINGS, type Setting } from './settings.ts';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface Config {
+  mqttPort: number;
+  host: string;
+  httpPort: number;
+  nodeId: string;
+  redisUrl: string | undefined;
+  logLevel: LogLevel;
+  sysInterval: number;
+  limits: BrokerLimits;
+  help: boolean;
+}
+
+/**
+ * Reads every setting from CLI flags, then ROOST_* variables, then defaults. Throws a
+ * ConfigError naming the setting on the first bad value, so the operator sees one line.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const flags = parseFlags(argv);
+  const values = new Map<string, string | number | undefined>();
+  for (const s of SETTINGS) {
+    const raw = flags[s.flag] ?? env[s.env] ?? s.default;
+    values.set(s.key, raw === undefined || raw === '' ? undefined : parseValue(s, raw, flags[s.flag] !== undefined));
+  }
+  const get = <T>(key: string) => values.get(key) as T;
+  const limits: BrokerLimits = {
+    maxQueuedMessages: get('maxQueuedMessages'),
+    queueOverflow: get<QueueOverflowPolicy>('queueOverflow'),
+    maxInflight: get('maxInflight'),
+    receiveMaximum: get('receiveMaximum'),
+    maxPacketSize: get('maxPacketSize'),
+    topicAliasMaximum: get('topicAliasMaximum'),
+    maxSessionExpiry: get('maxSessionExpiry'),
+    connectTimeout: get('connectTimeout'),
+  };
+  const serverKeepAlive = get<number | undefined>('serverKeepAlive');
+  if (serverKeepAlive !== undefined) limits.serverKeepAlive = serverKeepAlive;
+  return {
+    mqttPort: get('mqttPort'),
+    host: get('host'),
+    httpPort: get('httpPort'),
+    nodeId: get('nodeId'),
+    redisUrl: get('redisUrl'),
+    logLevel: get<LogLevel>('logLevel'),
+    sysInterval: get('sysInterval'),
+    limits,
+    help: flags.help === 'true',
+  };
+}
+
+function parseFlags(argv: string[]): Record<string, string | undefined> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const s of SETTINGS) options[s.flag] = { type: 'string' };
+  try {
+    const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    const out: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(values)) out[k] = typeof v === 'boolean' ? String(v) : (v as string | undefined);
+    return out;
+  } catch (error) {
+    throw new ConfigError('command line', (error as Error).message);
+  }
+}
+
+function parseValue(s: Setting, raw: string, fromFlag: boolean): string | number {
+  const name = fromFlag ? `--${s.flag}` : s.env;
+  const kind = s.kind;
+  switch (kind.type) {
+    case 'int': {
+      const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+      if (!Number.isSafeInteger(n) || n < kind.min || n > kind.max) {
+        throw new ConfigError(name, `must be an integer from ${kind.min} to ${kind.max} (got ${JSON.stringify(raw)})`);
+      }
+      return n;
+    }
+    case 'enum':
+      if (!kind.values.includes(raw)) throw new ConfigError(name, `must be one of ${kind.values.join(', ')} (got ${JSON.stringify(raw)})`);
+      return raw;
+    case 'url': {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw new ConfigError(name, `must be a URL like redis://host:6379 (got ${JSON.stringify(raw)})`);
+      }
+      if (!kind.protocols.includes(url.protocol)) throw new ConfigError(name, `must use ${kind.protocols.join(' or ')} (got ${JSON.stringify(raw)})`);
+      return raw;
+    }
+    case 'string':
+      return raw;
+  }
+}
+
+/** The `--help` text: one line per setting with its flag, variable and default. */
+export function formatHelp(): string {
+  const lines = ['Usage: roost [--flag value ...]   (every flag is also a ROOST_* environment variable)', ''];
+  for (const s of SETTINGS) {
+    lines.push(`  --${s.flag.padEnd(22)} ${s.env.padEnd(28)} default: ${s.default ?? '(unset)'}`);
+    lines.push(`      ${s.description}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,26 @@
+import { createServer, type Server } from 'node:http';
+
+export interface HealthSource {
+  /** True once the node serves MQTT (and, in cluster mode, has joined the cluster). */
+  ready(): boolean;
+}
+
+/**
+ * Liveness and readiness for Kubernetes probes. /healthz answers while the process runs;
+ * /readyz only once the node can serve, so a load balancer waits for it.
+ */
+export function createHttpServer(health: HealthSource): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const ready = health.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+}

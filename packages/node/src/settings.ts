@@ -1,0 +1,49 @@
+import { hostname } from 'node:os';
+import { defaultLimits } from '@roost/broker';
+
+export type SettingKind =
+  | { type: 'int'; min: number; max: number }
+  | { type: 'string' }
+  | { type: 'url'; protocols: string[] }
+  | { type: 'enum'; values: readonly string[] };
+
+export interface Setting {
+  /** Key in the Config object. */
+  key: string;
+  env: string;
+  /** CLI flag without the leading dashes. */
+  flag: string;
+  kind: SettingKind;
+  /** Default as text, or undefined when unset means something (e.g. embedded mode). */
+  default: string | undefined;
+  description: string;
+}
+
+const port = { type: 'int', min: 1, max: 65535 } as const;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const UINT32 = 0xffffffff;
+
+function setting(key: string, env: string, kind: SettingKind, def: string | number | undefined, description: string): Setting {
+  const flag = env.replace(/^ROOST_/, '').toLowerCase().replace(/_/g, '-');
+  return { key, env, flag, kind, default: def === undefined ? undefined : String(def), description };
+}
+
+/** Every setting, in the order `--help` and docs/configuration.md list them. */
+export const SETTINGS: readonly Setting[] = [
+  setting('mqttPort', 'ROOST_MQTT_PORT', port, 1883, 'MQTT TCP listener port'),
+  setting('host', 'ROOST_HOST', { type: 'string' }, '0.0.0.0', 'address the listeners bind to'),
+  setting('httpPort', 'ROOST_HTTP_PORT', { type: 'int', min: 0, max: 65535 }, 8080, 'HTTP port for /healthz and /readyz; 0 turns it off'),
+  setting('nodeId', 'ROOST_NODE_ID', { type: 'string' }, hostname(), "this node's name in logs and in the cluster"),
+  setting('redisUrl', 'ROOST_REDIS_URL', { type: 'url', protocols: ['redis:', 'rediss:'] }, undefined, 'Redis for cluster mode; unset runs one node on in-memory state'),
+  setting('logLevel', 'ROOST_LOG_LEVEL', { type: 'enum', values: LOG_LEVELS }, 'info', 'log level (JSON logs on stdout)'),
+  setting('sysInterval', 'ROOST_SYS_INTERVAL', { type: 'int', min: 0, max: 86400 }, 10, 'seconds between $SYS/broker publications; 0 turns them off'),
+  setting('maxQueuedMessages', 'ROOST_MAX_QUEUED_MESSAGES', { type: 'int', min: 0, max: 10_000_000 }, defaultLimits.maxQueuedMessages, 'QoS 1/2 messages queued per session before the overflow policy applies'),
+  setting('queueOverflow', 'ROOST_QUEUE_OVERFLOW', { type: 'enum', values: ['drop-oldest', 'drop-newest'] }, defaultLimits.queueOverflow, 'which message a full session queue drops'),
+  setting('maxInflight', 'ROOST_MAX_INFLIGHT', { type: 'int', min: 1, max: 65535 }, defaultLimits.maxInflight, 'unacknowledged QoS 1/2 messages per client (v5: also bounded by its Receive Maximum)'),
+  setting('receiveMaximum', 'ROOST_RECEIVE_MAXIMUM', { type: 'int', min: 1, max: 65535 }, defaultLimits.receiveMaximum, 'unreleased inbound QoS 2 messages a v5 client may have (Receive Maximum)'),
+  setting('maxPacketSize', 'ROOST_MAX_PACKET_SIZE', { type: 'int', min: 64, max: 268435460 }, defaultLimits.maxPacketSize, 'largest packet accepted from a client, bytes'),
+  setting('topicAliasMaximum', 'ROOST_TOPIC_ALIAS_MAXIMUM', { type: 'int', min: 0, max: 65535 }, defaultLimits.topicAliasMaximum, 'topic aliases a v5 client may use towards the broker'),
+  setting('serverKeepAlive', 'ROOST_SERVER_KEEP_ALIVE', { type: 'int', min: 0, max: 65535 }, undefined, "keep alive imposed on v5 clients, seconds; unset honours the client's"),
+  setting('maxSessionExpiry', 'ROOST_MAX_SESSION_EXPIRY', { type: 'int', min: 0, max: UINT32 }, defaultLimits.maxSessionExpiry, 'upper bound on a session expiry interval, seconds'),
+  setting('connectTimeout', 'ROOST_CONNECT_TIMEOUT', { type: 'int', min: 1, max: 3600 }, defaultLimits.connectTimeout, 'seconds a new connection has to send CONNECT'),
+];
