@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '@roost/protocol';
+import { defaultLimits } from '@roost/broker';
+import { loadConfig, SETTINGS } from '@roost/node';
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('defaults: port 1883 on all interfaces, embedded mode, the broker default limits', () => {
+  const config = loadConfig([], {});
+  assert.equal(config.mqttPort, 1883);
+  assert.equal(config.host, '0.0.0.0');
+  assert.equal(config.redisUrl, undefined);
+  assert.equal(config.logLevel, 'info');
+  assert.deepEqual(config.limits, defaultLimits);
+});
+
+test('a CLI flag beats the environment, which beats the default', () => {
+  assert.equal(loadConfig([], { ROOST_MQTT_PORT: '1884' }).mqttPort, 1884);
+  assert.equal(loadConfig(['--mqtt-port', '1885'], { ROOST_MQTT_PORT: '1884' }).mqttPort, 1885);
+  assert.equal(loadConfig(['--max-inflight=7'], {}).limits.maxInflight, 7);
+});
+
+test('every setting has a ROOST_ variable and a matching flag', () => {
+  for (const s of SETTINGS) {
+    assert.match(s.env, /^ROOST_[A-Z_]+$/);
+    assert.equal(`ROOST_${s.flag.toUpperCase().replace(/-/g, '_')}`, s.env);
+  }
+});
+
+for (const [env, value] of [
+  ['ROOST_MQTT_PORT', 'abc'],
+  ['ROOST_MQTT_PORT', '70000'],
+  ['ROOST_MQTT_PORT', '-1'],
+  ['ROOST_MAX_INFLIGHT', '0'],
+  ['ROOST_SYS_INTERVAL', '1.5'],
+  ['ROOST_LOG_LEVEL', 'loud'],
+  ['ROOST_QUEUE_OVERFLOW', 'drop-random'],
+  ['ROOST_REDIS_URL', 'http://localhost:6379'],
+  ['ROOST_REDIS_URL', 'not a url'],
+] as const) {
+  test(`a bad ${env}=${JSON.stringify(value)} is a ConfigError naming it`, () => {
+    const error = configError(() => loadConfig([], { [env]: value }));
+    assert.equal(error.setting, env);
+  });
+}
+
+test('a bad flag value names the flag; an unknown flag is refused', () => {
+  assert.equal(configError(() => loadConfig(['--mqtt-port', 'x'], {})).setting, '--mqtt-port');
+  configError(() => loadConfig(['--no-such-flag', '1'], {}));
+});
+
+test('ROOST_SERVER_KEEP_ALIVE unset honours the client; set, it is a limit', () => {
+  assert.equal(loadConfig([], {}).limits.serverKeepAlive, undefined);
+  assert.equal(loadConfig([], { ROOST_SERVER_KEEP_ALIVE: '30' }).limits.serverKeepAlive, 30);
+});
+
+test('the edge process exits 2 with one line naming a bad setting', async () => {
+  const main = fileURLToPath(new URL('../../../services/edge/src/main.ts', import.meta.url));
+  const child = spawn(process.execPath, [main], { env: { ...process.env, ROOST_MQTT_PORT: 'abc' } });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 2);
+  assert.equal(stderr.trim().split('\n').length, 1);
+  assert.match(stderr, /^roost: ROOST_MQTT_PORT: must be an integer/);
+});
