@@ -75,3 +75,9 @@ test('the edge process exits 2 with one line naming a bad setting', async () => 
   assert.equal(stderr.trim().split('\n').length, 1);
   assert.match(stderr, /^roost: ROOST_MQTT_PORT: must be an integer/);
 });
+
+test('docs/configuration.md lists every setting', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const doc = await readFile(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+  for (const s of SETTINGS) assert.ok(doc.includes(`\`${s.env}\``), `${s.env} is missing from docs/configuration.md`);
+});
