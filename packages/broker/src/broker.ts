@@ -12,47 +12,58 @@ import {
   type SessionStore,
 } from '@roost/session';
 import type { Action, AttachRequest } from './actions.ts';
-import type { ChannelContext, Will } from './channel.ts';
+import type { ChannelContext } from './channel.ts';
+import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
 import { Router } from './router.ts';
+import { SessionKeeper } from './session-keeper.ts';
 import { BrokerStats } from './stats.ts';
 import { sysMessages } from './sys-topics.ts';
 import { KeyedTimers } from './timers.ts';
+import { WillKeeper } from './will-keeper.ts';
 
 export interface BrokerStores {
   sessions: SessionStore;
   retained: RetainedStore;
 }
 
+/** $SYS topics describe this node: retained here, never stored cluster-wide nor forwarded. */
+const isSysTopic = (topicOrFilter: string) => topicOrFilter === '$SYS' || topicOrFilter.startsWith('$SYS/');
+
 /**
  * One node's broker: accepts connections, resolves sessions, routes messages to local
- * subscribers and keeps retained messages, wills and session expiry.
+ * subscribers (and, in a cluster, to peers), keeps retained messages, wills and expiry.
  */
-export class Broker implements ConnectionHost {
+export class Broker implements ConnectionHost, ClusterHost {
   readonly ctx: ChannelContext;
   readonly log: Logger;
   readonly stats = new BrokerStats();
   readonly router = new Router();
   private readonly options: BrokerOptions;
-  private readonly sessions: SessionStore;
+  private readonly keeper: SessionKeeper;
   private readonly retained: RetainedStore;
+  private readonly sysRetained = new MemoryRetainedStore();
   private readonly connections = new Map<string, Connection>();
   private readonly sockets = new Set<Connection>();
-  private readonly wills = new KeyedTimers();
-  private readonly pendingWills = new Map<string, Will>();
+  private readonly wills: WillKeeper;
   private readonly expiries = new KeyedTimers();
+  /** The directory epoch under which this node holds each session (cluster mode). */
+  private readonly epochs = new Map<string, number>();
   /** CONNECTs for one client id are resolved one after another, so exactly one wins. */
   private readonly attaching = new Map<string, Promise<void>>();
   private readonly servers: Server[] = [];
+  private readonly cluster: ClusterNode | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sysTimer: NodeJS.Timeout | undefined;
 
-  constructor(options: BrokerOptions, stores?: BrokerStores) {
+  constructor(options: BrokerOptions, stores?: BrokerStores, cluster?: BrokerCluster) {
     this.options = options;
     this.log = options.logger;
-    this.sessions = stores?.sessions ?? new MemorySessionStore();
+    this.keeper = new SessionKeeper(stores?.sessions ?? new MemorySessionStore(), this.log);
     this.retained = stores?.retained ?? new MemoryRetainedStore();
+    this.wills = new WillKeeper((message) => this.publishWill(message));
+    this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;
     this.ctx = {
       limits: options.limits,
       now: Date.now,
@@ -62,6 +73,11 @@ export class Broker implements ConnectionHost {
 
   get clientCount(): number {
     return this.connections.size;
+  }
+
+  /** Joins the cluster, if any; call before `listen`. */
+  async start(): Promise<void> {
+    await this.cluster?.start(this);
   }
 
   async listen(options: ListenOptions): Promise<{ port: number }> {
@@ -79,15 +95,17 @@ export class Broker implements ConnectionHost {
     return { port: typeof address === 'object' && address ? address.port : options.port };
   }
 
-  /** Stops accepting, tells every client the server is shutting down, and closes. */
+  /** Stops accepting, tells every client the server is shutting down, and leaves the cluster. */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
     clearInterval(this.sysTimer);
     const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const connection of [...this.sockets]) connection.disconnect(ReasonCode.ServerShuttingDown, 'server shutting down');
+    await this.keeper.flushed().catch(() => undefined);
     this.wills.clear();
     this.expiries.clear();
     await Promise.all(closing);
+    await this.cluster?.stop();
   }
 
   private startTimers(): void {
@@ -104,11 +122,10 @@ export class Broker implements ConnectionHost {
 
   accept(socket: Socket): void {
     this.stats.connectionsAccepted++;
-    const connection = new Connection(socket, this);
-    this.sockets.add(connection);
+    this.sockets.add(new Connection(socket, this));
   }
 
-  /** Keep alive at 1.5x [MQTT-3.1.2-24], and the CONNECT deadline for silent sockets. */
+  /** Keep alive at 1.5x [MQTT-3.1.2-22], and the CONNECT deadline for silent sockets. */
   private sweep(): void {
     const now = Date.now();
     const connectDeadline = this.ctx.limits.connectTimeout * 1000;
@@ -132,31 +149,38 @@ export class Broker implements ConnectionHost {
       retained,
       now: Date.now(),
     });
-    for (const message of messages) this.publish(message);
+    for (const message of messages) {
+      void this.sysRetained.set(message);
+      this.deliverLocal(message, true);
+    }
   }
 
-  execute(connection: Connection, action: Action): void {
+  /** Runs a broker-side action; a returned promise holds back the connection's later actions. */
+  execute(connection: Connection, action: Action): Promise<unknown> | void {
     switch (action.type) {
       case 'attach':
         this.attach(connection, action.request);
-        break;
+        return;
       case 'publish':
         this.stats.messagesReceived++;
-        this.publish(action.message);
-        break;
+        return this.publish(action.message);
       case 'subscribe':
-        this.subscribe(connection, action.filter, action.options, action.sendRetained);
-        break;
+        return this.subscribe(connection, action.filter, action.options, action.sendRetained);
       case 'unsubscribe':
-        this.router.remove(connection.clientId, action.filter);
-        break;
+        return this.unsubscribe(connection.clientId, action.filter);
       case 'send':
       case 'close':
         connection.run([action]);
-        break;
+        return;
       default:
-        assertNever(action);
+        return assertNever(action);
     }
+  }
+
+  /** The connection's session changed (acks, subscriptions): persist it on the next flush. */
+  touched(connection: Connection): void {
+    const session = connection.channel.session;
+    if (session) this.keeper.touch(session);
   }
 
   private attach(connection: Connection, request: AttachRequest): void {
@@ -177,26 +201,53 @@ export class Broker implements ConnectionHost {
   private async resolveSession(connection: Connection, request: AttachRequest): Promise<void> {
     if (connection.closed) return;
     const { clientId } = request;
-    // [MQTT-3.1.4-3] a client id already connected: the older connection is taken over.
+    // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
     this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
-    let session = await this.sessions.get(clientId);
+    const epoch = await this.claim(clientId);
+    let session = await this.keeper.load(clientId);
     if (connection.closed) return;
     if (session && request.cleanStart) {
-      await this.endSession(session); // [MQTT-3.1.2-4] Clean Start discards the old session
+      await this.endSession(session, false); // [MQTT-3.1.2-4] Clean Start discards the old session
       session = undefined;
     } else {
-      this.cancelWill(clientId); // [MQTT-3.1.3-9] reconnecting in time cancels a delayed will
+      this.wills.cancel(clientId); // [MQTT-3.1.3-9] reconnecting in time cancels a delayed will
     }
     const present = session !== undefined; // [MQTT-3.2.2-2/3]
     session ??= new Session(clientId, request.sessionExpiry);
     session.expiryInterval = request.sessionExpiry;
     session.disconnectedAt = undefined;
     this.expiries.cancel(clientId);
-    await this.sessions.put(session);
+    if (!this.keeper.held.has(clientId)) await this.registerSubscriptions(session);
+    await this.keeper.hold(session);
+    const will = connection.channel.will;
+    if (this.cluster && will) await this.cluster.ports.wills.set(clientId, will);
+    // Fencing: a later CONNECT elsewhere claimed the client meanwhile; that one wins.
+    if (epoch !== undefined && !(await this.cluster!.ports.directory.holds(clientId, epoch))) {
+      connection.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
+      return;
+    }
     if (connection.closed) return;
     this.connections.set(clientId, connection);
     this.log.debug({ clientId, sessionPresent: present }, 'client connected');
     connection.attached(connection.channel.attached(session, present));
+  }
+
+  /** Cluster mode: claim the client id and take it from whichever node held it. */
+  private async claim(clientId: string): Promise<number | undefined> {
+    if (!this.cluster) return undefined;
+    const { epoch, previous } = await this.cluster.ports.directory.claim(clientId, this.options.nodeId);
+    this.epochs.set(clientId, epoch);
+    if (previous !== undefined && previous !== this.options.nodeId) await this.cluster.takeover(previous, clientId, epoch);
+    return epoch;
+  }
+
+  /** A session resumed from the store: its subscriptions route to this node from now on. */
+  private async registerSubscriptions(session: Session): Promise<void> {
+    const routes: Promise<void>[] = [];
+    for (const [filter, options] of session.subscriptions) {
+      if (this.router.add(session.clientId, filter, options) && this.cluster) routes.push(this.cluster.routeAdded(filter));
+    }
+    await Promise.all(routes);
   }
 
   detach(connection: Connection): void {
@@ -208,102 +259,190 @@ export class Broker implements ConnectionHost {
     session.disconnectedAt = Date.now();
     const will = channel.will;
     if (session.expiryInterval === 0) {
-      void this.endSession(session);
+      void this.endSession(session, true);
     } else {
-      void this.sessions.put(session);
+      this.keeper.touch(session);
       if (session.expiryInterval !== NEVER_EXPIRES) {
         this.expiries.set(clientId, session.expiryInterval * 1000, () => void this.expireSession(clientId));
       }
     }
-    if (will) this.scheduleWill(clientId, will, Math.min(will.delaySeconds, session.expiryInterval));
-  }
-
-  private scheduleWill(clientId: string, will: Will, delaySeconds: number): void {
-    if (delaySeconds === 0) {
-      this.publishWill(will);
-      return;
-    }
-    this.pendingWills.set(clientId, will);
-    this.wills.set(clientId, delaySeconds * 1000, () => {
-      this.pendingWills.delete(clientId);
-      this.publishWill(will);
-    });
-  }
-
-  private cancelWill(clientId: string): void {
-    this.wills.cancel(clientId);
-    this.pendingWills.delete(clientId);
-  }
-
-  /** The session ended: a will still waiting on its delay goes out now (MQTT 5 3.1.3.2.2). */
-  private flushWill(clientId: string): void {
-    const will = this.pendingWills.get(clientId);
-    if (!will) return;
-    this.cancelWill(clientId);
-    this.publishWill(will);
-  }
-
-  private publishWill(will: Will): void {
-    const message: Message = { ...will.message };
-    if (will.expirySeconds !== undefined) message.expiresAt = Date.now() + will.expirySeconds * 1000;
-    this.log.debug({ clientId: message.origin, topic: message.topic }, 'publishing will');
-    this.publish(message);
+    if (will) this.wills.schedule(clientId, will, Math.min(will.delaySeconds, session.expiryInterval));
+    else if (this.cluster) void this.cluster.ports.wills.delete(clientId).catch(() => undefined);
   }
 
   private async expireSession(clientId: string): Promise<void> {
-    const session = await this.sessions.get(clientId);
+    const session = this.keeper.held.get(clientId);
     if (!session || session.disconnectedAt === undefined) return;
     this.log.debug({ clientId }, 'session expired');
-    await this.endSession(session);
+    await this.endSession(session, true);
   }
 
-  private async endSession(session: Session): Promise<void> {
-    for (const filter of session.subscriptions.keys()) this.router.remove(session.clientId, filter);
-    this.expiries.cancel(session.clientId);
-    this.flushWill(session.clientId);
-    await this.sessions.delete(session.clientId);
-  }
-
-  /** Routes a message to every matching session and keeps it if retained. */
-  publish(message: Message): void {
-    if (message.retain) this.retain(message);
-    const deliveries = this.router.route(message, (id) => this.connections.has(id));
-    for (const [clientId, delivery] of deliveries) {
-      const connection = this.connections.get(clientId);
-      if (connection) connection.deliver(delivery);
-      else if (delivery.qos > 0) void this.queueOffline(clientId, delivery);
+  /** The session ends: routes go, a waiting will goes out, the directory forgets it. */
+  private async endSession(session: Session, releaseClaim: boolean): Promise<void> {
+    const { clientId } = session;
+    await Promise.all([...session.subscriptions.keys()].map((filter) => this.unsubscribe(clientId, filter)));
+    this.expiries.cancel(clientId);
+    this.wills.flush(clientId);
+    await this.keeper.drop(clientId);
+    const epoch = this.epochs.get(clientId);
+    if (this.cluster && releaseClaim && epoch !== undefined) {
+      this.epochs.delete(clientId);
+      await this.cluster.ports.directory.release(clientId, epoch);
     }
   }
 
-  private retain(message: Message): void {
-    // [MQTT-3.3.1-6] an empty retained payload clears; [MQTT-3.3.1-5] otherwise it replaces.
-    const done = message.payload.length === 0 ? this.retained.delete(message.topic) : this.retained.set({ ...message, origin: undefined });
-    done.catch((error: unknown) => this.log.error({ err: error, topic: message.topic }, 'retained store failed'));
+  private publishWill(message: Message): void {
+    this.log.debug({ clientId: message.origin, topic: message.topic }, 'publishing will');
+    if (this.cluster && message.origin) void this.cluster.ports.wills.delete(message.origin).catch(() => undefined);
+    this.publish(message)?.catch((error: unknown) => this.log.warn({ err: error }, 'will publication incomplete'));
   }
 
-  /** Offline persistent sessions keep QoS 1/2 messages [MQTT-3.1.2-5]; QoS 0 is not queued. */
-  private async queueOffline(clientId: string, delivery: Delivery): Promise<void> {
+  /**
+   * Routes a client's message everywhere it should go. Resolves when it is durable (stored
+   * for persistent sessions, acknowledged by peers); undefined when nothing was waited for.
+   */
+  publish(message: Message): Promise<unknown> | undefined {
+    const waits: Promise<unknown>[] = [];
+    if (message.retain) waits.push(this.retain(message));
+    const local = this.deliverLocal(message, !this.cluster);
+    if (local) waits.push(local);
+    if (this.cluster) {
+      const forwarded = this.cluster.forward(message);
+      if (forwarded) waits.push(forwarded);
+      const shared = this.cluster.dispatchShared(message);
+      if (shared) waits.push(shared);
+    }
+    if (waits.length === 0) return undefined;
+    const all = Promise.all(waits);
+    if (message.qos > 0) return all;
+    all.catch((error: unknown) => this.log.debug({ err: error }, 'QoS 0 delivery incomplete'));
+    return undefined;
+  }
+
+  /** Local subscribers only; resolves when persistent sessions it touched are stored. */
+  private deliverLocal(message: Message, withShared: boolean): Promise<void> | undefined {
+    const deliveries = this.router.route(message, (id) => this.connections.has(id), withShared);
+    for (const [clientId, delivery] of deliveries) this.deliverTo(clientId, delivery);
+    return this.keeper.pending && message.qos > 0 ? this.keeper.flushed() : undefined;
+  }
+
+  private deliverTo(clientId: string, delivery: Delivery): void {
+    const connection = this.connections.get(clientId);
+    if (connection) {
+      connection.deliver(delivery);
+      this.keeper.touch(connection.channel.session!);
+      return;
+    }
+    // [MQTT-3.1.2-5] an offline persistent session keeps QoS 1/2 messages; QoS 0 is not queued.
+    const session = this.keeper.held.get(clientId);
+    if (!session || delivery.qos === 0) return;
     const { limits } = this.ctx;
-    const dropped = await this.sessions.enqueue(clientId, delivery, limits);
+    const dropped = session.enqueue(delivery, limits.maxQueuedMessages, limits.queueOverflow);
     if (dropped) this.countDrop(clientId, 'offline queue overflow');
+    this.keeper.touch(session);
   }
 
-  private subscribe(connection: Connection, filter: string, options: SubscriptionOptions, sendRetained: boolean): void {
-    this.router.add(connection.clientId, filter, options);
-    if (!sendRetained) return;
-    this.retained
-      .match(filter)
-      .then((messages) => {
-        const now = Date.now();
-        for (const message of messages) {
-          if (isExpired(message, now)) continue;
-          const delivery: Delivery = { message, qos: Math.min(message.qos, options.qos) as QoS, retain: true }; // [MQTT-3.3.1-8]
-          if (options.subscriptionId !== undefined) delivery.subscriptionIds = [options.subscriptionId];
-          connection.deliver(delivery);
-        }
-      })
-      .catch((error: unknown) => this.log.error({ err: error, filter }, 'retained lookup failed'));
+  private retain(message: Message): Promise<void> {
+    // [MQTT-3.3.1-6] an empty retained payload clears; [MQTT-3.3.1-5] otherwise it replaces.
+    const store = isSysTopic(message.topic) ? this.sysRetained : this.retained;
+    return message.payload.length === 0 ? store.delete(message.topic) : store.set({ ...message, origin: undefined });
   }
+
+  private async subscribe(connection: Connection, filter: string, options: SubscriptionOptions, sendRetained: boolean): Promise<void> {
+    const { clientId } = connection;
+    const first = this.router.add(clientId, filter, options);
+    this.touched(connection);
+    const durable: Promise<unknown>[] = [this.keeper.flushed()];
+    if (first && this.cluster) durable.push(this.cluster.routeAdded(filter));
+    if (sendRetained) await this.sendRetained(connection, filter, options);
+    await Promise.all(durable);
+  }
+
+  private async sendRetained(connection: Connection, filter: string, options: SubscriptionOptions): Promise<void> {
+    const store = isSysTopic(filter) ? this.sysRetained : this.retained;
+    let messages: Message[];
+    try {
+      messages = await store.match(filter);
+    } catch (error) {
+      this.log.warn({ err: error, filter }, 'retained lookup failed');
+      return;
+    }
+    const now = Date.now();
+    for (const message of messages) {
+      if (isExpired(message, now)) continue;
+      const delivery: Delivery = { message, qos: Math.min(message.qos, options.qos) as QoS, retain: true }; // [MQTT-3.3.1-8]
+      if (options.subscriptionId !== undefined) delivery.subscriptionIds = [options.subscriptionId];
+      connection.deliver(delivery);
+    }
+  }
+
+  private async unsubscribe(clientId: string, filter: string): Promise<void> {
+    const last = this.router.remove(clientId, filter);
+    const connection = this.connections.get(clientId);
+    if (connection) this.touched(connection);
+    if (last && this.cluster) await this.cluster.routeRemoved(filter);
+  }
+
+  // ---- cluster handlers (ClusterHost) ----
+
+  async onForward(messages: Message[]): Promise<void> {
+    for (const message of messages) this.deliverLocal(message, false);
+    await this.keeper.flushed();
+  }
+
+  async onSharedDispatch(group: string, filter: string, message: Message): Promise<boolean> {
+    const picked = this.router.pickShared(group, filter, message, (id) => this.connections.has(id));
+    if (!picked) return false;
+    this.deliverTo(picked[0], picked[1]);
+    await this.keeper.flushed();
+    return true;
+  }
+
+  sharedUndeliverable(group: string, message: Message): void {
+    this.countDrop(message.origin ?? '', `no member of shared group ${group} could take it`);
+  }
+
+  /** Another node claimed `clientId`: disconnect it here and hand the session over through the store. */
+  async onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }> {
+    await this.attaching.get(clientId);
+    this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the client connected to another node');
+    this.wills.cancel(clientId); // the client is back, on another node [MQTT-3.1.3-9]
+    this.expiries.cancel(clientId);
+    const session = this.keeper.release(clientId);
+    if (!session) return { released: false };
+    await this.keeper.save(session);
+    await Promise.all([...session.subscriptions.keys()].map(async (filter) => {
+      if (this.router.remove(clientId, filter) && this.cluster) await this.cluster.routeRemoved(filter);
+    }));
+    if (this.epochs.get(clientId)! < epoch) this.epochs.delete(clientId);
+    return { released: true };
+  }
+
+  /** This node won the reap of a dead node: hold its sessions offline and publish its clients' wills. */
+  async adoptNode(deadNodeId: string): Promise<void> {
+    const cluster = this.cluster!;
+    for (const clientId of await cluster.ports.directory.heldBy(deadNodeId)) {
+      const { epoch } = await cluster.ports.directory.claim(clientId, this.options.nodeId);
+      this.epochs.set(clientId, epoch);
+      const session = await this.keeper.load(clientId);
+      const will = await cluster.ports.wills.take(clientId);
+      if (session && session.expiryInterval > 0) {
+        session.disconnectedAt ??= Date.now();
+        await this.registerSubscriptions(session);
+        this.keeper.held.set(clientId, session);
+        this.keeper.touch(session);
+        if (session.expiryInterval !== NEVER_EXPIRES) {
+          this.expiries.set(clientId, session.expiryInterval * 1000, () => void this.expireSession(clientId));
+        }
+      } else {
+        await cluster.ports.directory.release(clientId, epoch);
+        this.epochs.delete(clientId);
+      }
+      if (will) this.wills.schedule(clientId, { ...will, expirySeconds: will.expirySeconds }, Math.min(will.delaySeconds, session?.expiryInterval ?? 0));
+    }
+  }
+
+  // ---- counters ----
 
   countIn(_bytes: number, packet: Packet): void {
     this.stats.bytesReceived += (packet.length ?? 0) + 2;
@@ -333,6 +472,6 @@ function assertNever(value: never): never {
   throw new Error(`unhandled action ${JSON.stringify(value)}`);
 }
 
-export function createBroker(options: BrokerOptions, stores?: BrokerStores): Broker {
-  return new Broker(options, stores);
+export function createBroker(options: BrokerOptions, stores?: BrokerStores, cluster?: BrokerCluster): Broker {
+  return new Broker(options, stores, cluster);
 }

@@ -10,7 +10,10 @@ import type { Logger } from './options.ts';
 export interface ConnectionHost {
   readonly ctx: ChannelContext;
   readonly log: Logger;
-  execute(connection: Connection, action: Action): void;
+  /** Runs a broker action; a promise holds back this connection's later actions until it settles. */
+  execute(connection: Connection, action: Action): Promise<unknown> | void;
+  /** The session may have changed: persist it on the next flush. */
+  touched(connection: Connection): void;
   detach(connection: Connection): void;
   countIn(bytes: number, packet: Packet): void;
   countOut(bytes: number, packet: Packet): void;
@@ -24,6 +27,15 @@ export interface ConnectionHost {
 const QOS0_BACKLOG_LIMIT = 4 * 1024 * 1024;
 
 /**
+ * The size Maximum Packet Size limits: the whole packet, not just its Remaining Length, so
+ * the type byte and the Remaining Length's own one to four bytes count (MQTT 5 3.2.2.3.6, 2.1.4).
+ */
+function packetSize(remainingLength: number): number {
+  const lengthBytes = remainingLength < 0x80 ? 1 : remainingLength < 0x4000 ? 2 : remainingLength < 0x200000 ? 3 : 4;
+  return 1 + lengthBytes + remainingLength;
+}
+
+/**
  * Socket I/O for one client: bytes to packets through one mqtt-packet parser, packets to
  * the channel, the channel's actions to the socket or the broker.
  */
@@ -32,8 +44,13 @@ export class Connection {
   readonly socket: Socket;
   private readonly host: ConnectionHost;
   private readonly parser = createParser();
-  /** Packets that arrived while CONNECT awaited its session; clients may send them early. */
-  private pending: Packet[] | undefined;
+  /**
+   * Packets waiting while the connection is blocked: CONNECT awaits its session (clients may
+   * send packets before CONNACK), or a PUBLISH awaits durability so that acks keep their
+   * order [MQTT-4.6.0-2].
+   */
+  private readonly queued: Packet[] = [];
+  private blocked = false;
   lastActivity = Date.now();
   readonly openedAt = Date.now();
   closed = false;
@@ -58,27 +75,36 @@ export class Connection {
   private onData(chunk: Buffer): void {
     this.lastActivity = Date.now();
     this.parser.parse(chunk);
-    // A packet announced larger than allowed is refused before its body is buffered [MQTT-3.1.2-24? 3.2.2.3.6].
+    // A packet announced larger than allowed is refused before its body is buffered [MQTT-3.2.2-15].
     const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
-    if (!this.closed && announced > this.host.ctx.limits.maxPacketSize) {
-      this.fail(ReasonCode.PacketTooLarge, `packet of ${announced} bytes exceeds ${this.host.ctx.limits.maxPacketSize}`);
+    if (!this.closed && announced >= 0 && packetSize(announced) > this.host.ctx.limits.maxPacketSize) {
+      this.fail(ReasonCode.PacketTooLarge, `packet of ${packetSize(announced)} bytes exceeds ${this.host.ctx.limits.maxPacketSize}`);
     }
   }
 
   private onPacket(packet: Packet): void {
     if (this.closed) return;
     this.host.countIn(0, packet);
-    if ((packet.length ?? 0) > this.host.ctx.limits.maxPacketSize) {
-      this.fail(ReasonCode.PacketTooLarge, `packet of ${packet.length} bytes exceeds the maximum`);
+    if (packetSize(packet.length ?? 0) > this.host.ctx.limits.maxPacketSize) {
+      this.fail(ReasonCode.PacketTooLarge, `packet of ${packetSize(packet.length ?? 0)} bytes exceeds the maximum`);
       return;
     }
-    if (this.pending) {
-      this.pending.push(packet);
+    if (this.blocked || this.queued.length > 0) {
+      this.queued.push(packet);
       return;
     }
+    this.process(packet);
+  }
+
+  private process(packet: Packet): void {
     if (packet.cmd === 'connect') this.useVersion(packet);
     this.run(this.channel.handle(packet));
-    if (this.channel.state === 'connecting') this.pending ??= [];
+    if (this.channel.state === 'connecting') this.blocked = true;
+    else if (!this.closed) this.host.touched(this);
+  }
+
+  private drainQueued(): void {
+    while (this.queued.length > 0 && !this.blocked && !this.closed) this.process(this.queued.shift()!);
   }
 
   /** The parser learns the version from CONNECT; later packets are decoded with it. */
@@ -98,13 +124,9 @@ export class Connection {
 
   /** Called when the session is ready: run the CONNACK actions, then what queued meanwhile. */
   attached(actions: Action[]): void {
+    this.blocked = false;
     this.run(actions);
-    const pending = this.pending ?? [];
-    this.pending = undefined;
-    for (const packet of pending) {
-      if (this.closed) return;
-      this.run(this.channel.handle(packet));
-    }
+    this.drainQueued();
   }
 
   deliver(delivery: Delivery): void {
@@ -116,20 +138,40 @@ export class Connection {
     this.run(this.channel.deliver(delivery));
   }
 
-  run(actions: Action[]): void {
-    for (const action of actions) {
+  run(actions: Action[], from = 0): void {
+    for (let i = from; i < actions.length; i++) {
       if (this.closed) return;
-      switch (action.type) {
-        case 'send':
-          this.write(action.packet, action.data);
-          break;
-        case 'close':
-          this.closeFor(action.reasonCode, action.reason, action.notify);
-          break;
-        default:
-          this.host.execute(this, action);
+      const action = actions[i]!;
+      if (action.type === 'send') {
+        this.write(action.packet, action.data);
+      } else if (action.type === 'close') {
+        this.closeFor(action.reasonCode, action.reason, action.notify);
+      } else {
+        const pending = this.host.execute(this, action);
+        if (pending) {
+          this.resumeAfter(pending, actions, i + 1);
+          return;
+        }
       }
     }
+  }
+
+  /** The rest of `actions` (the ack) and later packets wait until the broker made the message durable. */
+  private resumeAfter(pending: Promise<unknown>, actions: Action[], next: number): void {
+    this.blocked = true;
+    pending.then(
+      () => {
+        if (this.closed) return;
+        this.blocked = false;
+        this.run(actions, next);
+        this.drainQueued();
+      },
+      (error: unknown) => {
+        // Without an ack the client sends the message again after reconnecting; nothing is lost.
+        this.host.log.warn({ err: error, clientId: this.clientId }, 'closing: message could not be made durable');
+        this.disconnect(ReasonCode.UnspecifiedError, 'the message could not be stored; send it again');
+      },
+    );
   }
 
   write(packet: Packet, data?: Buffer): void {

@@ -21,34 +21,41 @@ export class Router {
     return total;
   }
 
-  add(clientId: string, filter: string, options: SubscriptionOptions): void {
+  /** Adds a subscription; true when it is this node's first for the filter (the cluster route appears). */
+  add(clientId: string, filter: string, options: SubscriptionOptions): boolean {
     const share = parseSharedFilter(filter);
-    if (!share) {
-      this.direct.add(filter, clientId, options);
-      return;
-    }
+    if (!share) return this.direct.add(filter, clientId, options);
     let group = this.shared.get(share.filter, share.group);
+    const first = group === undefined;
     if (!group) {
       group = new SharedGroup();
       this.shared.add(share.filter, share.group, group);
       this.groups.add(group);
     }
     group.set(clientId, options);
+    return first;
   }
 
-  remove(clientId: string, filter: string): void {
+  /** Removes a subscription; true when it was this node's last for the filter. */
+  remove(clientId: string, filter: string): boolean {
     const share = parseSharedFilter(filter);
-    if (!share) {
-      this.direct.remove(filter, clientId);
-      return;
-    }
+    if (!share) return this.direct.remove(filter, clientId);
     const group = this.shared.get(share.filter, share.group);
-    if (!group) return;
+    if (!group || !group.has(clientId)) return false;
     group.delete(clientId);
-    if (group.size === 0) {
-      this.shared.remove(share.filter, share.group);
-      this.groups.delete(group);
-    }
+    if (group.size > 0) return false;
+    this.shared.remove(share.filter, share.group);
+    this.groups.delete(group);
+    return true;
+  }
+
+  /** One member of a local shared group for a message the cluster dispatched here. */
+  pickShared(group: string, filter: string, message: Message, isOnline: (clientId: string) => boolean): [string, Delivery] | undefined {
+    const member = this.shared.get(filter, group)?.pick(isOnline);
+    if (!member) return undefined;
+    const deliveries = new Map<string, Delivery>();
+    merge(deliveries, member.clientId, message, member.options);
+    return [member.clientId, deliveries.get(member.clientId)!];
   }
 
   /**
@@ -56,12 +63,13 @@ export class Router {
    * a single message at the highest granted QoS, carrying every subscription identifier
    * (MQTT 5 3.3.4), and each shared group picks one member.
    */
-  route(message: Message, isOnline: (clientId: string) => boolean): Map<string, Delivery> {
+  route(message: Message, isOnline: (clientId: string) => boolean, withShared = true): Map<string, Delivery> {
     const deliveries = new Map<string, Delivery>();
     this.direct.match(message.topic, (clientId, options) => {
       if (options.noLocal && message.origin === clientId) return; // [MQTT-3.8.3-3]
       merge(deliveries, clientId, message, options);
     });
+    if (!withShared) return deliveries;
     this.shared.match(message.topic, (_group, group) => {
       const member = group.pick(isOnline);
       if (member) merge(deliveries, member.clientId, message, member.options);

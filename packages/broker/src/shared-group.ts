@@ -24,6 +24,10 @@ export class SharedGroup {
     else this.members.push({ clientId, options });
   }
 
+  has(clientId: string): boolean {
+    return this.members.some((m) => m.clientId === clientId);
+  }
+
   delete(clientId: string): void {
     const index = this.members.findIndex((m) => m.clientId === clientId);
     if (index < 0) return;

@@ -4,6 +4,7 @@ import type { QueueLimits, SessionStore } from './session-store.ts';
 /** The embedded store: sessions are plain objects in this process. */
 export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Session>();
+  readonly persistent = false;
 
   async count(): Promise<number> {
     return this.sessions.size;

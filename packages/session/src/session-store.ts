@@ -10,6 +10,8 @@ export interface QueueLimits {
  * store keeps Session objects in memory, the Redis store (cluster mode) serialises them.
  */
 export interface SessionStore {
+  /** True when sessions outlive this process (Redis): the broker then writes changes through. */
+  readonly persistent: boolean;
   get(clientId: string): Promise<Session | undefined>;
   put(session: Session): Promise<void>;
   delete(clientId: string): Promise<void>;

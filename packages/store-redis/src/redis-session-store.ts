@@ -57,6 +57,7 @@ interface SessionKeys {
 }
 
 export class RedisSessionStore implements SessionStore {
+  readonly persistent = true;
   private readonly client: RedisClient & EnqueueCommand;
   private readonly prefix: string;
   private readonly allKey: string;

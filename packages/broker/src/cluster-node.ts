@@ -1,0 +1,163 @@
+import type { Message } from '@roost/protocol';
+import type {
+  ClusterHandlers,
+  ClusterTransport,
+  NodeRegistry,
+  Peer,
+  RouteStore,
+  SessionDirectory,
+  WillStore,
+} from './cluster.ts';
+import type { Logger } from './options.ts';
+import { RouteReplica } from './route-replica.ts';
+import { SharedNodeChooser, type SharedStrategy } from './shared-strategy.ts';
+
+export interface BrokerCluster {
+  transport: ClusterTransport;
+  routes: RouteStore;
+  registry: NodeRegistry;
+  directory: SessionDirectory;
+  wills: WillStore;
+  sharedStrategy: SharedStrategy;
+}
+
+/** What the cluster asks of the local broker. */
+export interface ClusterHost extends ClusterHandlers {
+  /** Adopts the sessions and wills of a dead node (called on the one node that won the reap). */
+  adoptNode(deadNodeId: string): Promise<void>;
+  /** A shared message no member anywhere could take. */
+  sharedUndeliverable(group: string, message: Message): void;
+}
+
+/**
+ * One node's membership in the cluster: the route replica, forwarding to peers, shared
+ * subscription dispatch, and reacting to dead nodes. The broker calls it; it calls the ports.
+ */
+export class ClusterNode {
+  readonly nodeId: string;
+  readonly ports: BrokerCluster;
+  private readonly replica = new RouteReplica();
+  private readonly chooser: SharedNodeChooser;
+  private readonly peers = new Map<string, Peer>();
+  private readonly log: Logger;
+  private host: ClusterHost | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+
+  constructor(nodeId: string, ports: BrokerCluster, log: Logger) {
+    this.nodeId = nodeId;
+    this.ports = ports;
+    this.log = log;
+    this.chooser = new SharedNodeChooser(ports.sharedStrategy, nodeId);
+  }
+
+  /** Serves peers, registers, loads the route table and starts following it. */
+  async start(host: ClusterHost): Promise<void> {
+    this.host = host;
+    const { address } = await this.ports.transport.start(host);
+    // Routes a previous incarnation of this node id left behind are stale: start clean.
+    await this.ports.routes.removeNode(this.nodeId);
+    await this.ports.registry.register({ nodeId: this.nodeId, address });
+    await this.ports.routes.watch(this.replica);
+    await this.refreshPeers();
+    this.refreshTimer = setInterval(() => void this.refreshPeers(), 1000);
+    this.refreshTimer.unref();
+    this.ports.registry.watchDeaths((dead) => void this.onDead(dead));
+    this.log.info({ address }, 'joined cluster');
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.refreshTimer);
+    await this.ports.routes.removeNode(this.nodeId).catch(() => undefined);
+    await this.ports.routes.close();
+    await this.ports.registry.close();
+    await this.ports.transport.stop();
+  }
+
+  private async refreshPeers(): Promise<void> {
+    try {
+      for (const node of await this.ports.registry.alive()) this.peers.set(node.nodeId, node);
+    } catch (error) {
+      this.log.warn({ err: error }, 'node registry unavailable');
+    }
+  }
+
+  private async onDead(nodeId: string): Promise<void> {
+    if (nodeId === this.nodeId) return;
+    this.log.warn({ deadNode: nodeId }, 'node died');
+    this.peers.delete(nodeId);
+    this.replica.removeNode(nodeId);
+    this.ports.transport.dropPeer(nodeId);
+    try {
+      if (!(await this.ports.registry.claimReap(nodeId, this.nodeId))) return;
+      await this.host!.adoptNode(nodeId);
+      await this.ports.routes.removeNode(nodeId);
+      this.log.info({ deadNode: nodeId }, 'reaped dead node');
+    } catch (error) {
+      this.log.error({ err: error, deadNode: nodeId }, 'reaping a dead node failed');
+    }
+  }
+
+  routeAdded(filter: string): Promise<void> {
+    return this.ports.routes.add(filter, this.nodeId);
+  }
+
+  routeRemoved(filter: string): Promise<void> {
+    return this.ports.routes.remove(filter, this.nodeId);
+  }
+
+  private async peer(nodeId: string): Promise<Peer | undefined> {
+    if (!this.peers.has(nodeId)) await this.refreshPeers();
+    return this.peers.get(nodeId);
+  }
+
+  /** Sends the message once to every other node with direct subscribers for its topic. */
+  forward(message: Message): Promise<unknown> | undefined {
+    const nodes = this.replica.remoteNodes(message.topic, this.nodeId);
+    if (nodes.size === 0) return undefined;
+    const sends: Promise<void>[] = [];
+    for (const nodeId of nodes) {
+      sends.push(
+        this.peer(nodeId).then((peer) => {
+          if (peer) return this.ports.transport.forward(peer, message);
+          this.log.warn({ peer: nodeId }, 'route to an unknown node skipped');
+        }),
+      );
+    }
+    return Promise.all(sends);
+  }
+
+  /** Every matching shared group gets the message at exactly one member, anywhere in the cluster. */
+  dispatchShared(message: Message): Promise<unknown> | undefined {
+    const work: Promise<void>[] = [];
+    this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
+      work.push(this.dispatchToGroup(group, filter, this.chooser.order(`${group}/${filter}`, nodes, message), message));
+    });
+    return work.length > 0 ? Promise.all(work) : undefined;
+  }
+
+  private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message): Promise<void> {
+    for (const nodeId of nodes) {
+      try {
+        if (nodeId === this.nodeId) {
+          if (await this.host!.onSharedDispatch(group, filter, message)) return;
+          continue;
+        }
+        const peer = await this.peer(nodeId);
+        if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message))) return;
+      } catch (error) {
+        this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
+      }
+    }
+    this.host!.sharedUndeliverable(group, message);
+  }
+
+  async takeover(nodeId: string, clientId: string, epoch: number): Promise<void> {
+    const peer = await this.peer(nodeId);
+    if (!peer) return; // the holder is gone; its last flushed state is in the store
+    try {
+      await this.ports.transport.takeover(peer, clientId, epoch);
+    } catch (error) {
+      this.log.warn({ err: error, peer: nodeId, clientId }, 'takeover call failed; resuming from the stored session');
+    }
+  }
+}
