@@ -27,6 +27,20 @@ interface StoredDelivery {
   subscriptionIds?: number[];
 }
 
+interface StoredWill {
+  v: number;
+  message: StoredMessage;
+  delaySeconds: number;
+  expirySeconds?: number;
+}
+
+/** A will as the broker hands it over: the message, its Will Delay Interval and the session's expiry. */
+export interface Will {
+  message: Message;
+  delaySeconds: number;
+  expirySeconds?: number;
+}
+
 interface StoredInflight {
   /** Position in send order: a hash keeps no order, resumption needs it [MQTT-4.6.0-1]. */
   order: number;
@@ -82,6 +96,19 @@ export function encodeDelivery(delivery: Delivery): string {
 
 export function decodeDelivery(text: string): Delivery {
   return fromStoredDelivery(JSON.parse(text) as StoredDelivery);
+}
+
+export function encodeWill(will: Will): string {
+  const stored: StoredWill = { v: SCHEMA_VERSION, message: toStoredMessage(will.message), delaySeconds: will.delaySeconds };
+  if (will.expirySeconds !== undefined) stored.expirySeconds = will.expirySeconds;
+  return JSON.stringify(stored);
+}
+
+export function decodeWill(text: string): Will {
+  const stored = JSON.parse(text) as StoredWill;
+  const will: Will = { message: fromStoredMessage(stored.message), delaySeconds: stored.delaySeconds };
+  if (stored.expirySeconds !== undefined) will.expirySeconds = stored.expirySeconds;
+  return will;
 }
 
 export function encodeInflight(inflight: Inflight, order: number): string {

@@ -1,0 +1,101 @@
+// Which node holds each session (cluster mode), fenced by a per-client epoch.
+//
+// Keys, shown with the default prefix; C is a client id, N a node id, \0 a NUL byte:
+//   roost:{directory}:epochs   hash  C → latest epoch; never deleted, so an epoch is never reused
+//   roost:{directory}:holders  hash  C → N, the holder; removed by a current release
+//   roost:{directory}:held     zset  "N\0C" for every held client, score 0 (ordered by bytes),
+//                                    so heldBy(N) is one ZRANGEBYLEX over the "N\0" prefix
+//
+// Why one slot (`{directory}`): claim and release change the epoch, the holder and the index in
+// one script, so the index can never disagree with the holders, and a script may only touch
+// keys of one Redis Cluster slot. The price is that the directory lives on one shard.
+// Why a zset rather than a set per node: the previous holder's index would be a key the script
+// learns only while running; the zset keeps every key the scripts touch declared.
+// MQTT strings carry no U+0000 [MQTT-1.5.4-2] and node ids are ours, so NUL separates safely.
+import type { Cluster, Redis } from 'ioredis';
+import type { SessionDirectory } from '@roost/broker';
+import { execReplies, guard } from './errors.ts';
+
+/**
+ * KEYS: epochs, holders, held. ARGV: client id, node id.
+ * Returns { epoch, previous holder or false }.
+ */
+const CLAIM_SCRIPT = `
+local epoch = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local previous = redis.call('HGET', KEYS[2], ARGV[1])
+if previous then redis.call('ZREM', KEYS[3], previous .. '\\0' .. ARGV[1]) end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], 0, ARGV[2] .. '\\0' .. ARGV[1])
+return { epoch, previous }
+`;
+
+/** KEYS: epochs, holders, held. ARGV: client id, epoch. 1 when released, 0 when the epoch is stale. */
+const RELEASE_SCRIPT = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+local holder = redis.call('HGET', KEYS[2], ARGV[1])
+if not holder then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], holder .. '\\0' .. ARGV[1])
+return 1
+`;
+
+const CLAIM_COMMAND = 'roostSessionClaim';
+const RELEASE_COMMAND = 'roostSessionRelease';
+const INDEX_PAGE = 1000;
+/** Above every byte of UTF-8, so `[N\0` .. `[N\0\xff` spans every entry of node N. */
+const AFTER_UTF8 = Buffer.from([0xff]);
+
+type RedisClient = Redis | Cluster;
+
+interface DirectoryCommands {
+  [CLAIM_COMMAND](epochs: string, holders: string, held: string, clientId: string, nodeId: string): Promise<[number, string | null]>;
+  [RELEASE_COMMAND](epochs: string, holders: string, held: string, clientId: string, epoch: string): Promise<number>;
+}
+
+export class RedisSessionDirectory implements SessionDirectory {
+  private readonly client: RedisClient & DirectoryCommands;
+  private readonly epochsKey: string;
+  private readonly holdersKey: string;
+  private readonly heldKey: string;
+
+  /** `client` stays the caller's to configure and quit; `prefix` namespaces every key. */
+  constructor(client: RedisClient, prefix = 'roost:') {
+    client.defineCommand(CLAIM_COMMAND, { numberOfKeys: 3, lua: CLAIM_SCRIPT });
+    client.defineCommand(RELEASE_COMMAND, { numberOfKeys: 3, lua: RELEASE_SCRIPT });
+    this.client = client as RedisClient & DirectoryCommands;
+    this.epochsKey = `${prefix}{directory}:epochs`;
+    this.holdersKey = `${prefix}{directory}:holders`;
+    this.heldKey = `${prefix}{directory}:held`;
+  }
+
+  async claim(clientId: string, nodeId: string): Promise<{ epoch: number; previous?: string }> {
+    const [epoch, previous] = await guard('claim', () =>
+      this.client[CLAIM_COMMAND](this.epochsKey, this.holdersKey, this.heldKey, clientId, nodeId),
+    );
+    return previous === null ? { epoch } : { epoch, previous };
+  }
+
+  async holds(clientId: string, epoch: number): Promise<boolean> {
+    const read = this.client.multi().hget(this.epochsKey, clientId).hexists(this.holdersKey, clientId);
+    const [current, held] = (await guard('holds', () => read.exec().then(execReplies))) as [string | null, number];
+    return held === 1 && current === String(epoch);
+  }
+
+  async release(clientId: string, epoch: number): Promise<void> {
+    await guard('release', () => this.client[RELEASE_COMMAND](this.epochsKey, this.holdersKey, this.heldKey, clientId, String(epoch)));
+  }
+
+  /** Read in pages, so a node holding many sessions never gets one unbounded reply. */
+  async heldBy(nodeId: string): Promise<string[]> {
+    const start = `${nodeId}\0`;
+    const max = Buffer.concat([Buffer.from(`[${start}`), AFTER_UTF8]);
+    const clientIds: string[] = [];
+    let min = `[${start}`;
+    for (;;) {
+      const page = await guard('heldBy', () => this.client.zrangebylex(this.heldKey, min, max, 'LIMIT', 0, INDEX_PAGE));
+      for (const entry of page) clientIds.push(entry.slice(start.length));
+      if (page.length < INDEX_PAGE) return clientIds;
+      min = `(${page[page.length - 1]}`;
+    }
+  }
+}

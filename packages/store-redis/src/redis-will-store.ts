@@ -1,0 +1,43 @@
+// Wills of connected clients (cluster mode), so a surviving node can publish those of a dead one.
+//
+// Keys, shown with the default prefix; C is the client id:
+//   roost:will:{C}  string  JSON { v, message, delaySeconds, expirySeconds? } (codec.ts)
+//
+// The `{C}` hash tag puts a will in the slot of its client's session keys
+// (redis-session-store.ts), so a later script may change both together.
+// `take` is one GETDEL (Redis >= 6.2): of two nodes racing to publish a will, one gets it.
+import type { Cluster, Redis } from 'ioredis';
+import type { WillStore } from '@roost/broker';
+import { decodeWill, encodeWill, type Will } from './codec.ts';
+import { guard } from './errors.ts';
+
+type RedisClient = Redis | Cluster;
+
+export class RedisWillStore implements WillStore {
+  private readonly client: RedisClient;
+  private readonly prefix: string;
+
+  /** `client` stays the caller's to configure and quit; `prefix` namespaces every key. */
+  constructor(client: RedisClient, prefix = 'roost:') {
+    this.client = client;
+    this.prefix = prefix;
+  }
+
+  private key(clientId: string): string {
+    return `${this.prefix}will:{${clientId}}`;
+  }
+
+  async set(clientId: string, will: Will): Promise<void> {
+    const text = encodeWill(will);
+    await guard('will set', () => this.client.set(this.key(clientId), text));
+  }
+
+  async delete(clientId: string): Promise<void> {
+    await guard('will delete', () => this.client.del(this.key(clientId)));
+  }
+
+  async take(clientId: string): Promise<Will | undefined> {
+    const text = await guard('will take', () => this.client.getdel(this.key(clientId)));
+    return text === null ? undefined : decodeWill(text);
+  }
+}
