@@ -23,6 +23,7 @@ import { handleUnsubscribe } from './handlers/unsubscribe.ts';
 import { handlePingreq } from './handlers/pingreq.ts';
 import { handleDisconnect } from './handlers/disconnect.ts';
 import { handleAuth } from './handlers/auth.ts';
+import { ack } from './handlers/acks.ts';
 import { repeatedProperty } from './decoded-checks.ts';
 
 export interface ChannelContext {
@@ -176,7 +177,7 @@ export class Channel {
     let sent = 0;
     for (const [messageId, inflight] of session.inflight) {
       if (inflight.phase === 'pubrel') {
-        actions.push({ type: 'send', packet: { cmd: 'pubrel', messageId } });
+        actions.push({ type: 'send', packet: ack(this.version, 'pubrel', messageId) });
         sent++;
       } else if (sent < this.window) {
         this.resend(messageId, inflight.delivery, actions);

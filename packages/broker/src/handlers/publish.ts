@@ -4,6 +4,7 @@ import { isValidTopicName } from '@roost/topics';
 import { ProtocolError, ReasonCode, messageFromPublish } from '@roost/protocol';
 import type { Action } from '../actions.ts';
 import type { Channel } from '../channel.ts';
+import { ack } from './acks.ts';
 
 /**
  * PUBLISH from the client, as a pipeline of small steps:
@@ -37,10 +38,10 @@ export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
   const message = messageFromPublish({ ...packet, topic, payload }, ch.clientId, ch.ctx.now());
   const actions: Action[] = [{ type: 'publish', message }];
   if (packet.qos === 1) {
-    actions.push({ type: 'send', packet: ack(ch, 'puback', packet.messageId!) });
+    actions.push({ type: 'send', packet: ack(ch.version, 'puback', packet.messageId!) });
   } else if (packet.qos === 2) {
     session.inboundQos2.add(packet.messageId!);
-    actions.push({ type: 'send', packet: ack(ch, 'pubrec', packet.messageId!) });
+    actions.push({ type: 'send', packet: ack(ch.version, 'pubrec', packet.messageId!) });
   }
   return actions;
 }
@@ -65,13 +66,9 @@ function resolveTopicAlias(ch: Channel, packet: IPublishPacket): string {
   return known;
 }
 
-function ack(ch: Channel, cmd: 'puback' | 'pubrec', messageId: number) {
-  return ch.version === 5 ? { cmd, messageId, reasonCode: ReasonCode.Success } : { cmd, messageId };
-}
-
 /** [MQTT-3.3.2-4] a payload marked UTF-8 that is not: refused by the ack, or by DISCONNECT at QoS 0. */
 function refusePayload(ch: Channel, packet: IPublishPacket): Action[] {
   if (packet.qos === 0) throw new ProtocolError(ReasonCode.PayloadFormatInvalid, 'payload is not valid UTF-8');
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
-  return [{ type: 'send', packet: { cmd, messageId: packet.messageId!, reasonCode: ReasonCode.PayloadFormatInvalid } }];
+  return [{ type: 'send', packet: ack(ch.version, cmd, packet.messageId!, ReasonCode.PayloadFormatInvalid) }];
 }

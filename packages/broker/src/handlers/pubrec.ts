@@ -2,6 +2,7 @@ import type { IPubrecPacket } from 'mqtt-packet';
 import { ReasonCode } from '@roost/protocol';
 import type { Action } from '../actions.ts';
 import type { Channel } from '../channel.ts';
+import { ack } from './acks.ts';
 
 /** PUBREC: first half of the outbound QoS 2 handshake; answer PUBREL [MQTT-4.3.3-4]. */
 export function handlePubrec(ch: Channel, packet: IPubrecPacket): Action[] {
@@ -9,8 +10,7 @@ export function handlePubrec(ch: Channel, packet: IPubrecPacket): Action[] {
   const messageId = packet.messageId!;
   const inflight = session.inflight.get(messageId);
   if (!inflight || inflight.delivery.qos !== 2) {
-    const pubrel = ch.version === 5 ? { cmd: 'pubrel' as const, messageId, reasonCode: ReasonCode.PacketIdentifierNotFound } : { cmd: 'pubrel' as const, messageId };
-    return [{ type: 'send', packet: pubrel }];
+    return [{ type: 'send', packet: ack(ch.version, 'pubrel', messageId, ReasonCode.PacketIdentifierNotFound) }];
   }
   if (packet.reasonCode !== undefined && packet.reasonCode >= 0x80) {
     // The receiver refused the message: the exchange ends here (MQTT 5 4.3.3).
@@ -18,5 +18,5 @@ export function handlePubrec(ch: Channel, packet: IPubrecPacket): Action[] {
     return ch.drain();
   }
   inflight.phase = 'pubrel';
-  return [{ type: 'send', packet: { cmd: 'pubrel', messageId } }];
+  return [{ type: 'send', packet: ack(ch.version, 'pubrel', messageId) }];
 }

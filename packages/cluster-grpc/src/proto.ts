@@ -1,0 +1,84 @@
+// Loads cluster.v1.proto once and types what proto-loader makes of it, so the rest of the
+// package talks to grpc-js through typed method definitions instead of dynamic clients.
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { fileURLToPath } from 'node:url';
+import { loadSync } from '@grpc/proto-loader';
+
+export const PROTO_PATH = fileURLToPath(new URL('../proto/cluster.v1.proto', import.meta.url));
+
+/*
+ * The loader options fix the shapes below: camelCase fields, 64-bit integers as numbers (epoch
+ * ms and sequence numbers stay far below 2^53), bytes as Buffers, scalars defaulted, and
+ * `optional` fields left undefined when absent (they are synthetic oneofs, which defaults
+ * skip), so absence survives the wire.
+ */
+const LOADER_OPTIONS = { keepCase: false, longs: Number, bytes: Buffer, defaults: true, oneofs: true } as const;
+
+export interface WireUserProperty {
+  key: string;
+  value: string;
+}
+
+export interface WireProperties {
+  payloadFormatIndicator?: boolean;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties: WireUserProperty[];
+}
+
+export interface WireMessage {
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+  /** null when decoded without properties (a message field's default). */
+  properties?: WireProperties | null;
+  expiresAt?: number;
+  origin?: string;
+}
+
+export interface WireBatch {
+  seq: number;
+  fromNode: string;
+  messages: WireMessage[];
+}
+
+export interface WireAck {
+  seq: number;
+  failed: boolean;
+  error: string;
+}
+
+export interface WireTakeoverRequest {
+  clientId: string;
+  epoch: number;
+}
+
+export interface WireTakeoverReply {
+  released: boolean;
+}
+
+export interface WireSharedRequest {
+  group: string;
+  filter: string;
+  message: WireMessage | null;
+}
+
+export interface WireSharedReply {
+  delivered: boolean;
+}
+
+export interface ClusterService extends ServiceDefinition {
+  Forward: MethodDefinition<WireBatch, WireAck>;
+  Takeover: MethodDefinition<WireTakeoverRequest, WireTakeoverReply>;
+  DispatchShared: MethodDefinition<WireSharedRequest, WireSharedReply>;
+}
+
+function loadClusterService(): ClusterService {
+  const definition = loadSync(PROTO_PATH, LOADER_OPTIONS);
+  // proto-loader's definitions are structurally grpc-js ones; the message shapes are ours to state.
+  return definition['roost.cluster.v1.Cluster'] as unknown as ClusterService;
+}
+
+export const clusterService: ClusterService = loadClusterService();
