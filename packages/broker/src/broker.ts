@@ -442,6 +442,42 @@ export class Broker implements ConnectionHost, ClusterHost {
     }
   }
 
+  /**
+   * This node's heartbeat lapsed: peers may have reaped it and adopted its sessions, or Redis
+   * lost its data. Sessions another node now holds are let go (their clients disconnected);
+   * the rest are claimed again if the claim vanished, and their state, wills and routes are
+   * written again.
+   */
+  async rejoin(): Promise<void> {
+    const cluster = this.cluster;
+    if (!cluster) return;
+    const { directory, wills } = cluster.ports;
+    for (const [clientId, epoch] of [...this.epochs]) {
+      if (await directory.holds(clientId, epoch)) continue;
+      if ((await directory.holder(clientId)) === undefined) {
+        this.epochs.set(clientId, (await directory.claim(clientId, this.options.nodeId)).epoch);
+        continue;
+      }
+      this.log.warn({ clientId }, 'session adopted by another node while this one was out of touch');
+      this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the session moved to another node');
+      this.wills.cancel(clientId);
+      this.expiries.cancel(clientId);
+      const session = this.keeper.release(clientId);
+      for (const filter of session?.subscriptions.keys() ?? []) this.router.remove(clientId, filter);
+      this.epochs.delete(clientId);
+    }
+    const filters = new Set<string>();
+    for (const session of this.keeper.held.values()) {
+      this.keeper.touch(session);
+      for (const filter of session.subscriptions.keys()) filters.add(filter);
+    }
+    for (const [clientId, connection] of this.connections) {
+      const will = connection.channel.will;
+      if (will) await wills.set(clientId, will);
+    }
+    await Promise.all([cluster.reassertRoutes(filters), this.keeper.flushed()]);
+  }
+
   // ---- counters ----
 
   countIn(_bytes: number, packet: Packet): void {

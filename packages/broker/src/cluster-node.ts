@@ -91,10 +91,19 @@ export class ClusterNode {
       if (!(await this.ports.registry.claimReap(nodeId, this.nodeId))) return;
       await this.host!.adoptNode(nodeId);
       await this.ports.routes.removeNode(nodeId);
+      await this.ports.registry.forget(nodeId);
       this.log.info({ deadNode: nodeId }, 'reaped dead node');
     } catch (error) {
       this.log.error({ err: error, deadNode: nodeId }, 'reaping a dead node failed');
     }
+  }
+
+  /**
+   * After this node's heartbeat lapsed (Redis lost its data, or a pause outlived the
+   * timeout), peers may have reaped it: write its routes again.
+   */
+  async reassertRoutes(filters: Iterable<string>): Promise<void> {
+    await Promise.all([...filters].map((filter) => this.ports.routes.add(filter, this.nodeId)));
   }
 
   routeAdded(filter: string): Promise<void> {

@@ -81,6 +81,8 @@ export interface NodeRegistry {
   watchDeaths(onDead: (nodeId: string) => void): void;
   /** True for exactly one caller per dead node: that node reaps it (wills, sessions). */
   claimReap(deadNodeId: string, reaper: string): Promise<boolean>;
+  /** After a reap: no watcher reports the node again (unless it registers anew). */
+  forget(nodeId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -93,6 +95,8 @@ export interface SessionDirectory {
   claim(clientId: string, nodeId: string): Promise<{ epoch: number; previous?: string }>;
   /** True while `epoch` is still the latest claim of `clientId`. */
   holds(clientId: string, epoch: number): Promise<boolean>;
+  /** The node holding `clientId`, if any. */
+  holder(clientId: string): Promise<string | undefined>;
   /** Forgets the holder when a session ends, only if `epoch` is still current. */
   release(clientId: string, epoch: number): Promise<void>;
   /** Client ids held by a node, for adopting them when it dies. */

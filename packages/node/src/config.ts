@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@roost/protocol';
-import type { BrokerLimits, QueueOverflowPolicy } from '@roost/broker';
+import type { BrokerLimits, QueueOverflowPolicy, SharedStrategy } from '@roost/broker';
 import { SETTINGS, type Setting } from './settings.ts';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -11,6 +11,11 @@ export interface Config {
   httpPort: number;
   nodeId: string;
   redisUrl: string | undefined;
+  redisPrefix: string;
+  clusterPort: number;
+  clusterAdvertise: string | undefined;
+  sharedStrategy: SharedStrategy;
+  nodeTimeout: number;
   logLevel: LogLevel;
   sysInterval: number;
   limits: BrokerLimits;
@@ -47,6 +52,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     httpPort: get('httpPort'),
     nodeId: get('nodeId'),
     redisUrl: get('redisUrl'),
+    redisPrefix: get('redisPrefix'),
+    clusterPort: get('clusterPort'),
+    clusterAdvertise: get('clusterAdvertise'),
+    sharedStrategy: get<SharedStrategy>('sharedStrategy'),
+    nodeTimeout: get('nodeTimeout'),
     logLevel: get<LogLevel>('logLevel'),
     sysInterval: get('sysInterval'),
     limits,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createBroker } from '@roost/broker';
-import { ConfigError } from '@roost/protocol';
+import { createBroker, type Broker, type Logger } from '@roost/broker';
 import type { Config } from './config.ts';
+import { createClusterParts, type ClusterParts } from './cluster.ts';
 import { createHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
 
@@ -15,34 +15,44 @@ export interface RunningNode {
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** Starts one node: the MQTT listener and the HTTP probes; stops when `signal` aborts. */
+/**
+ * Starts one node. The HTTP probes come first, so /healthz answers while a cluster node
+ * waits for Redis; /readyz turns 200 only once MQTT is served (after joining the cluster).
+ * Stops when `signal` aborts; aborting while waiting for Redis rejects with an AbortError.
+ */
 export async function run(config: Config, options: { signal?: AbortSignal } = {}): Promise<RunningNode> {
-  if (config.redisUrl !== undefined) {
-    throw new ConfigError('ROOST_REDIS_URL', 'cluster mode is not available in this build yet; unset it for embedded mode');
-  }
   const logger = createLogger(config.logLevel, config.nodeId);
-  const broker = createBroker({ nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval });
-  let listening = false;
-  const http = config.httpPort > 0 ? createHttpServer({ ready: () => listening }) : undefined;
+  const mode = config.redisUrl === undefined ? 'embedded' : 'cluster';
+  let ready = false;
+  const http = config.httpPort > 0 ? createHttpServer({ ready: () => ready }) : undefined;
+  const httpPort = http ? await listenHttp(http, config) : 0;
 
-  const { port: mqttPort } = await broker.listen({ port: config.mqttPort, host: config.host });
-  listening = true;
-  let httpPort = 0;
-  if (http) {
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen(config.httpPort, config.host, () => resolve());
-    });
-    httpPort = (http.address() as AddressInfo).port;
+  let parts: ClusterParts | undefined;
+  let broker: Broker;
+  try {
+    parts = mode === 'cluster' ? createClusterParts(config, logger) : undefined;
+    broker = createBroker({ nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval }, parts?.stores, parts?.cluster);
+    if (parts) {
+      parts.onLapse = () => void rejoin(broker, logger);
+      await parts.waitForRedis(options.signal);
+      await broker.start();
+    }
+  } catch (error) {
+    await parts?.close();
+    if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
+    throw error;
   }
-  logger.info({ mqttPort, httpPort, mode: 'embedded', version }, 'roost listening');
+  const { port: mqttPort } = await broker.listen({ port: config.mqttPort, host: config.host });
+  ready = true;
+  logger.info({ mqttPort, httpPort, mode, version }, 'roost listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      listening = false;
+      ready = false;
       logger.info({}, 'draining');
       await broker.stop();
+      await parts?.close();
       if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
       logger.info({}, 'stopped');
     })();
@@ -50,4 +60,21 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   };
   options.signal?.addEventListener('abort', () => void stop(), { once: true });
   return { mqttPort, httpPort, stop };
+}
+
+async function rejoin(broker: Broker, logger: Logger): Promise<void> {
+  try {
+    await broker.rejoin();
+    logger.info({}, 'rejoined the cluster');
+  } catch (error) {
+    logger.error({ err: error }, 'rejoining the cluster failed; retried at the next lapse');
+  }
+}
+
+async function listenHttp(http: ReturnType<typeof createHttpServer>, config: Config): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.httpPort, config.host, () => resolve());
+  });
+  return (http.address() as AddressInfo).port;
 }

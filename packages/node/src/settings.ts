@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { defaultLimits } from '@roost/broker';
+import { SHARED_STRATEGIES, defaultLimits } from '@roost/broker';
 
 export type SettingKind =
   | { type: 'int'; min: number; max: number }
@@ -19,7 +19,6 @@ export interface Setting {
   description: string;
 }
 
-const port = { type: 'int', min: 1, max: 65535 } as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const UINT32 = 0xffffffff;
 
@@ -30,11 +29,16 @@ function setting(key: string, env: string, kind: SettingKind, def: string | numb
 
 /** Every setting, in the order `--help` and docs/configuration.md list them. */
 export const SETTINGS: readonly Setting[] = [
-  setting('mqttPort', 'ROOST_MQTT_PORT', port, 1883, 'MQTT TCP listener port'),
+  setting('mqttPort', 'ROOST_MQTT_PORT', { type: 'int', min: 0, max: 65535 }, 1883, 'MQTT TCP listener port; 0 picks a free one (logged)'),
   setting('host', 'ROOST_HOST', { type: 'string' }, '0.0.0.0', 'address the listeners bind to'),
   setting('httpPort', 'ROOST_HTTP_PORT', { type: 'int', min: 0, max: 65535 }, 8080, 'HTTP port for /healthz and /readyz; 0 turns it off'),
   setting('nodeId', 'ROOST_NODE_ID', { type: 'string' }, hostname(), "this node's name in logs and in the cluster"),
   setting('redisUrl', 'ROOST_REDIS_URL', { type: 'url', protocols: ['redis:', 'rediss:'] }, undefined, 'Redis for cluster mode; unset runs one node on in-memory state'),
+  setting('redisPrefix', 'ROOST_REDIS_PREFIX', { type: 'string' }, 'roost:', 'prefix of every Redis key, so several clusters can share one Redis'),
+  setting('clusterPort', 'ROOST_CLUSTER_PORT', { type: 'int', min: 0, max: 65535 }, 7946, 'gRPC port for the other nodes (cluster mode); 0 picks a free one'),
+  setting('clusterAdvertise', 'ROOST_CLUSTER_ADVERTISE', { type: 'string' }, undefined, 'host:port the other nodes reach this one on; unset: ROOST_HOST (or the hostname when 0.0.0.0) and the bound port'),
+  setting('sharedStrategy', 'ROOST_SHARED_STRATEGY', { type: 'enum', values: SHARED_STRATEGIES }, 'round_robin', 'how a shared subscription picks the node of the member that gets a message'),
+  setting('nodeTimeout', 'ROOST_NODE_TIMEOUT', { type: 'int', min: 300, max: 600_000 }, 5000, 'milliseconds without a heartbeat after which a node is dead (heartbeats every third of it)'),
   setting('logLevel', 'ROOST_LOG_LEVEL', { type: 'enum', values: LOG_LEVELS }, 'info', 'log level (JSON logs on stdout)'),
   setting('sysInterval', 'ROOST_SYS_INTERVAL', { type: 'int', min: 0, max: 86400 }, 10, 'seconds between $SYS/broker publications; 0 turns them off'),
   setting('maxQueuedMessages', 'ROOST_MAX_QUEUED_MESSAGES', { type: 'int', min: 0, max: 10_000_000 }, defaultLimits.maxQueuedMessages, 'QoS 1/2 messages queued per session before the overflow policy applies'),

@@ -81,6 +81,10 @@ export class RedisSessionDirectory implements SessionDirectory {
     return held === 1 && current === String(epoch);
   }
 
+  async holder(clientId: string): Promise<string | undefined> {
+    return (await guard('holder', () => this.client.hget(this.holdersKey, clientId))) ?? undefined;
+  }
+
   async release(clientId: string, epoch: number): Promise<void> {
     await guard('release', () => this.client[RELEASE_COMMAND](this.epochsKey, this.holdersKey, this.heldKey, clientId, String(epoch)));
   }

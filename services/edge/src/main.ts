@@ -17,11 +17,21 @@ async function main(): Promise<number> {
     process.stdout.write(`${formatHelp()}\n`);
     return 0;
   }
+  // Signals are heeded from the start: a node still waiting for Redis stops at once.
   const controller = new AbortController();
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = () => {
+      controller.abort();
+      resolve();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
   let node;
   try {
     node = await run(config, { signal: controller.signal });
   } catch (error) {
+    if (controller.signal.aborted) return 0;
     if (error instanceof ConfigError) {
       process.stderr.write(`roost: ${error.message}\n`);
       return 2;
@@ -29,12 +39,7 @@ async function main(): Promise<number> {
     process.stderr.write(`roost: cannot start: ${(error as Error).message}\n`);
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = () => resolve();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  });
-  controller.abort();
+  await stopped;
   await node.stop();
   return 0;
 }
