@@ -11,6 +11,8 @@ import { join } from 'node:path';
 export interface RedisServer {
   /** `redis://host:port` */
   url: string;
+  /** Stops the server and starts a fresh, empty one on the same address (no persistence). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -19,10 +21,10 @@ const RUNTIME_PROBE_MS = 3_000;
 const START_TIMEOUT_MS = 10_000;
 
 /** Starts a Redis of its own for the caller: a container if Docker is reachable, else redis-server. */
-export async function startRedis(): Promise<RedisServer> {
-  if (await containerRuntimeReachable()) return startContainer();
+export async function startRedis(options: { port?: number } = {}): Promise<RedisServer> {
+  if (options.port === undefined && (await containerRuntimeReachable())) return startContainer();
   try {
-    return await startLocalServer();
+    return await startLocalServer(options.port);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     throw new Error(
@@ -59,22 +61,36 @@ async function startContainer(): Promise<RedisServer> {
     .start();
   return {
     url: `redis://${container.getHost()}:${container.getMappedPort(6379)}`,
+    restart: async () => {
+      await container.restart();
+    },
     stop: async () => {
       await container.stop();
     },
   };
 }
 
-async function startLocalServer(): Promise<RedisServer> {
+/** A `redis-server` on `fixedPort`, or on a free port. */
+export async function startLocalServer(fixedPort?: number): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'roost-redis-'));
   // Another process can take the free port between probe and bind; a fresh port usually wins.
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     try {
-      const child = await spawnRedis(port, dir);
-      return { url: `redis://127.0.0.1:${port}`, stop: () => stopLocalServer(child, dir) };
+      let child = await spawnRedis(port, dir);
+      return {
+        url: `redis://127.0.0.1:${port}`,
+        restart: async () => {
+          await stopLocalServer(child);
+          child = await spawnRedis(port, dir);
+        },
+        stop: async () => {
+          await stopLocalServer(child);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
     } catch (error) {
-      if (attempt >= 3 || !(error instanceof PortTakenError)) {
+      if (attempt >= 3 || fixedPort !== undefined || !(error instanceof PortTakenError)) {
         await rm(dir, { recursive: true, force: true });
         throw error;
       }
@@ -123,13 +139,12 @@ async function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
   return child;
 }
 
-async function stopLocalServer(child: ChildProcess, dir: string): Promise<void> {
+async function stopLocalServer(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
     await exited;
   }
-  await rm(dir, { recursive: true, force: true });
 }
 
 /** Resolves once the server answers PING with PONG; bounded so a wedged server fails the test. */
@@ -151,7 +166,7 @@ async function ping(port: number): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
