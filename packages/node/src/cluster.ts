@@ -85,6 +85,7 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
       }
     },
     async close() {
+      redis.removeAllListeners('close'); // leaving is not losing the connection
       redis.disconnect();
     },
   };
