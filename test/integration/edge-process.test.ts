@@ -14,13 +14,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-test('the edge process serves MQTT and probes, and drains on SIGTERM with exit code 0', async () => {
+test('the edge process serves MQTT, probes and metrics, and drains on SIGTERM with exit code 0', async (t) => {
   const [mqttPort, httpPort] = [await freePort(), await freePort()];
   const main = fileURLToPath(new URL('../../services/edge/src/main.ts', import.meta.url));
   const child = spawn(process.execPath, [main], {
     env: { ...process.env, ROOST_MQTT_PORT: String(mqttPort), ROOST_HTTP_PORT: String(httpPort), ROOST_HOST: '127.0.0.1', ROOST_NODE_ID: 'edge-test' },
   });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.after(() => child.kill('SIGKILL')); // a failed assertion must not leave the process behind
   let stdout = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
@@ -45,6 +46,17 @@ test('the edge process serves MQTT and probes, and drains on SIGTERM with exit c
   await pub.publishAsync('edge/t', 'hi', { qos: 1 });
   assert.equal((await inbox.waitFor(1))[0]!.payload.toString(), 'hi');
   await end(pub);
+
+  // Prometheus exposition: counters read from the broker at scrape time.
+  const scrape = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
+  assert.equal(scrape.status, 200);
+  assert.match(scrape.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const metrics = await scrape.text();
+  assert.match(metrics, /^roost_messages_received_total 1$/m);
+  assert.match(metrics, /^roost_messages_sent_total 1$/m);
+  assert.match(metrics, /^roost_clients_connected 1$/m);
+  assert.match(metrics, /^roost_ready 1$/m);
+  assert.match(metrics, /^roost_process_resident_memory_bytes \d+/m);
 
   const disconnected = new Promise<number | undefined>((resolve) => sub.once('disconnect', (packet) => resolve(packet.reasonCode)));
   child.kill('SIGTERM');

@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http';
 export interface HealthSource {
   /** True once the node serves MQTT (and, in cluster mode, has joined the cluster). */
   ready(): boolean;
+  /** Prometheus exposition, once the broker exists. */
+  metrics?(): Promise<{ contentType: string; body: string }> | undefined;
 }
 
 /**
@@ -16,6 +18,16 @@ export function createHttpServer(health: HealthSource): Server {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/metrics') {
+      const scrape = health.metrics?.();
+      if (!scrape) {
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('starting\n');
+        return;
+      }
+      scrape.then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(error)}\n`),
+      );
     } else if (path === '/readyz') {
       const ready = health.ready();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');

@@ -5,6 +5,8 @@ import type { Config } from './config.ts';
 import { createClusterParts, type ClusterParts } from './cluster.ts';
 import { createHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import type { Registry } from 'prom-client';
 
 export interface RunningNode {
   mqttPort: number;
@@ -24,7 +26,14 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   const logger = createLogger(config.logLevel, config.nodeId);
   const mode = config.redisUrl === undefined ? 'embedded' : 'cluster';
   let ready = false;
-  const http = config.httpPort > 0 ? createHttpServer({ ready: () => ready }) : undefined;
+  let metrics: Registry | undefined;
+  const http =
+    config.httpPort > 0
+      ? createHttpServer({
+          ready: () => ready,
+          metrics: () => metrics && metrics.metrics().then((body) => ({ contentType: metrics!.contentType, body })),
+        })
+      : undefined;
   const httpPort = http ? await listenHttp(http, config) : 0;
 
   let parts: ClusterParts | undefined;
@@ -32,6 +41,8 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   try {
     parts = mode === 'cluster' ? createClusterParts(config, logger) : undefined;
     broker = createBroker({ nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval }, parts?.stores, parts?.cluster);
+    const redis = parts?.redis;
+    metrics = createMetrics({ broker, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), ready: () => ready });
     if (parts) {
       parts.onLapse = () => void rejoin(broker, logger);
       await parts.waitForRedis(options.signal);

@@ -31,7 +31,7 @@ function setting(key: string, env: string, kind: SettingKind, def: string | numb
 export const SETTINGS: readonly Setting[] = [
   setting('mqttPort', 'ROOST_MQTT_PORT', { type: 'int', min: 0, max: 65535 }, 1883, 'MQTT TCP listener port; 0 picks a free one (logged)'),
   setting('host', 'ROOST_HOST', { type: 'string' }, '0.0.0.0', 'address the listeners bind to'),
-  setting('httpPort', 'ROOST_HTTP_PORT', { type: 'int', min: 0, max: 65535 }, 8080, 'HTTP port for /healthz and /readyz; 0 turns it off'),
+  setting('httpPort', 'ROOST_HTTP_PORT', { type: 'int', min: 0, max: 65535 }, 8080, 'HTTP port for /healthz, /readyz and /metrics; 0 turns it off'),
   setting('nodeId', 'ROOST_NODE_ID', { type: 'string' }, hostname(), "this node's name in logs and in the cluster"),
   setting('redisUrl', 'ROOST_REDIS_URL', { type: 'url', protocols: ['redis:', 'rediss:'] }, undefined, 'Redis for cluster mode; unset runs one node on in-memory state'),
   setting('redisPrefix', 'ROOST_REDIS_PREFIX', { type: 'string' }, 'roost:', 'prefix of every Redis key, so several clusters can share one Redis'),

@@ -1,0 +1,49 @@
+// Prometheus metrics for /metrics. Every value is read from the broker's and transport's
+// own counters when scraped, so the message path never touches prom-client.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Broker } from '@roost/broker';
+import type { TransportStats } from '@roost/cluster-grpc';
+
+export interface MetricSources {
+  broker: Broker;
+  /** Cluster mode only. */
+  transport?: TransportStats;
+  /** Cluster mode only: whether the Redis connection is up. */
+  redisUp?: () => boolean;
+  ready: () => boolean;
+}
+
+export function createMetrics(sources: MetricSources): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'roost_' });
+  const { broker } = sources;
+  const stats = broker.stats;
+
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  // A counter whose total lives elsewhere: set it to that total on each scrape.
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+
+  gauge('roost_ready', '1 once the node serves MQTT (and has joined the cluster)', () => (sources.ready() ? 1 : 0));
+  gauge('roost_clients_connected', 'clients connected to this node', () => broker.clientCount);
+  gauge('roost_subscriptions', 'subscriptions of sessions held by this node', () => broker.router.subscriptionCount);
+  counter('roost_connections_accepted_total', 'TCP connections accepted', () => stats.connectionsAccepted);
+  counter('roost_messages_received_total', 'PUBLISH packets received from clients', () => stats.messagesReceived);
+  counter('roost_messages_sent_total', 'PUBLISH packets sent to clients', () => stats.messagesSent);
+  counter('roost_bytes_received_total', 'MQTT bytes received', () => stats.bytesReceived);
+  counter('roost_bytes_sent_total', 'MQTT bytes sent', () => stats.bytesSent);
+  counter('roost_messages_dropped_total', 'deliveries dropped (queue overflow, oversize for the client, no shared member)', () => stats.messagesDropped);
+  counter('roost_protocol_errors_total', 'connections closed for malformed or protocol-violating input', () => stats.protocolErrors);
+
+  const transport = sources.transport;
+  if (transport) {
+    counter('roost_cluster_forwarded_messages_total', 'messages peers acknowledged', () => transport.forwardedMessages);
+    counter('roost_cluster_forward_dropped_total', 'forwards failed here: peer buffer full, retry budget spent, peer dead', () => transport.droppedMessages);
+    counter('roost_cluster_forward_rejected_total', 'forwards a peer could not take', () => transport.rejectedMessages);
+    counter('roost_cluster_stream_retries_total', 'forward streams reopened after a loss', () => transport.retries);
+  }
+  const redisUp = sources.redisUp;
+  if (redisUp) gauge('roost_redis_up', '1 while the Redis connection is ready', () => (redisUp() ? 1 : 0));
+  return registry;
+}
