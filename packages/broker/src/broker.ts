@@ -203,7 +203,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     const { clientId } = request;
     // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
     this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
-    const epoch = await this.claim(clientId);
+    const epoch = await this.claim(clientId, request.cleanStart);
     let session = await this.keeper.load(clientId);
     if (connection.closed) return;
     if (session && request.cleanStart) {
@@ -220,7 +220,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     if (!this.keeper.held.has(clientId)) await this.registerSubscriptions(session);
     await this.keeper.hold(session);
     const will = connection.channel.will;
-    if (this.cluster && will) await this.cluster.ports.wills.set(clientId, will);
+    if (this.cluster) await (will ? this.cluster.ports.wills.set(clientId, will) : this.cluster.ports.wills.delete(clientId));
     // Fencing: a later CONNECT elsewhere claimed the client meanwhile; that one wins.
     if (epoch !== undefined && !(await this.cluster!.ports.directory.holds(clientId, epoch))) {
       connection.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
@@ -233,11 +233,18 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   /** Cluster mode: claim the client id and take it from whichever node held it. */
-  private async claim(clientId: string): Promise<number | undefined> {
+  private async claim(clientId: string, cleanStart: boolean): Promise<number | undefined> {
     if (!this.cluster) return undefined;
     const { epoch, previous } = await this.cluster.ports.directory.claim(clientId, this.options.nodeId);
     this.epochs.set(clientId, epoch);
-    if (previous !== undefined && previous !== this.options.nodeId) await this.cluster.takeover(previous, clientId, epoch);
+    if (previous === undefined || previous === this.options.nodeId) return epoch;
+    if (!(await this.cluster.takeover(previous, clientId, epoch))) {
+      // The holder died with the client connected and no reaper has run yet: the old
+      // connection ended without DISCONNECT, so its will is due now, unless it was delayed
+      // and this CONNECT resumes the session in time [MQTT-3.1.3-9].
+      const will = await this.cluster.ports.wills.take(clientId);
+      if (will && (will.delaySeconds === 0 || cleanStart)) this.publishWill(will.message);
+    }
     return epoch;
   }
 

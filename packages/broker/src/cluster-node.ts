@@ -160,13 +160,16 @@ export class ClusterNode {
     this.host!.sharedUndeliverable(group, message);
   }
 
-  async takeover(nodeId: string, clientId: string, epoch: number): Promise<void> {
+  /** True when the holder answered; false when it is gone or unreachable (its last flushed state is in the store). */
+  async takeover(nodeId: string, clientId: string, epoch: number): Promise<boolean> {
     const peer = await this.peer(nodeId);
-    if (!peer) return; // the holder is gone; its last flushed state is in the store
+    if (!peer) return false;
     try {
       await this.ports.transport.takeover(peer, clientId, epoch);
+      return true;
     } catch (error) {
       this.log.warn({ err: error, peer: nodeId, clientId }, 'takeover call failed; resuming from the stored session');
+      return false;
     }
   }
 }
