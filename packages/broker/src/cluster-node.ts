@@ -19,6 +19,8 @@ export interface BrokerCluster {
   directory: SessionDirectory;
   wills: WillStore;
   sharedStrategy: SharedStrategy;
+  /** Per share name, overriding `sharedStrategy`. */
+  sharedGroupStrategies?: ReadonlyMap<string, SharedStrategy>;
 }
 
 /** What the cluster asks of the local broker. */
@@ -47,7 +49,7 @@ export class ClusterNode {
     this.nodeId = nodeId;
     this.ports = ports;
     this.log = log;
-    this.chooser = new SharedNodeChooser(ports.sharedStrategy, nodeId);
+    this.chooser = new SharedNodeChooser(ports.sharedStrategy, nodeId, ports.sharedGroupStrategies);
   }
 
   /** Serves peers, registers, loads the route table and starts following it. */
@@ -139,7 +141,7 @@ export class ClusterNode {
   dispatchShared(message: Message): Promise<unknown> | undefined {
     const work: Promise<void>[] = [];
     this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
-      work.push(this.dispatchToGroup(group, filter, this.chooser.order(`${group}/${filter}`, nodes, message), message));
+      work.push(this.dispatchToGroup(group, filter, this.chooser.order(group, filter, nodes, message), message));
     });
     return work.length > 0 ? Promise.all(work) : undefined;
   }

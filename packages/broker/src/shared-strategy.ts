@@ -9,19 +9,23 @@ export type SharedStrategy = (typeof SHARED_STRATEGIES)[number];
  */
 export class SharedNodeChooser {
   private readonly strategy: SharedStrategy;
+  private readonly groups: ReadonlyMap<string, SharedStrategy>;
   private readonly self: string;
   private readonly cursors = new Map<string, number>();
 
-  constructor(strategy: SharedStrategy, self: string) {
+  /** `groups` overrides `strategy` for the share names it lists. */
+  constructor(strategy: SharedStrategy, self: string, groups: ReadonlyMap<string, SharedStrategy> = new Map()) {
     this.strategy = strategy;
+    this.groups = groups;
     this.self = self;
   }
 
-  order(groupKey: string, nodes: ReadonlySet<string>, message: Message): string[] {
+  order(group: string, filter: string, nodes: ReadonlySet<string>, message: Message): string[] {
     const sorted = [...nodes].sort();
     if (sorted.length <= 1) return sorted;
+    const groupKey = `${group}/${filter}`;
     let start: number;
-    switch (this.strategy) {
+    switch (this.groups.get(group) ?? this.strategy) {
       case 'local':
         if (nodes.has(this.self)) return [this.self, ...sorted.filter((n) => n !== this.self)];
         start = this.next(groupKey, sorted.length);

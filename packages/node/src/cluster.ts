@@ -69,6 +69,7 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
       directory: new RedisSessionDirectory(redis, prefix),
       wills: new RedisWillStore(redis, prefix),
       sharedStrategy: config.sharedStrategy,
+      sharedGroupStrategies: config.sharedGroupStrategies,
     },
     async waitForRedis(signal) {
       for (let attempt = 0; ; attempt++) {

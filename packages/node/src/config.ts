@@ -15,6 +15,7 @@ export interface Config {
   clusterPort: number;
   clusterAdvertise: string | undefined;
   sharedStrategy: SharedStrategy;
+  sharedGroupStrategies: Map<string, SharedStrategy>;
   nodeTimeout: number;
   logLevel: LogLevel;
   sysInterval: number;
@@ -28,7 +29,7 @@ export interface Config {
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const flags = parseFlags(argv);
-  const values = new Map<string, string | number | undefined>();
+  const values = new Map<string, string | number | Map<string, string> | undefined>();
   for (const s of SETTINGS) {
     const raw = flags[s.flag] ?? env[s.env] ?? s.default;
     values.set(s.key, raw === undefined || raw === '' ? undefined : parseValue(s, raw, flags[s.flag] !== undefined));
@@ -56,6 +57,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     clusterPort: get('clusterPort'),
     clusterAdvertise: get('clusterAdvertise'),
     sharedStrategy: get<SharedStrategy>('sharedStrategy'),
+    sharedGroupStrategies: get<Map<string, SharedStrategy> | undefined>('sharedGroupStrategies') ?? new Map(),
     nodeTimeout: get('nodeTimeout'),
     logLevel: get<LogLevel>('logLevel'),
     sysInterval: get('sysInterval'),
@@ -77,7 +79,7 @@ function parseFlags(argv: string[]): Record<string, string | undefined> {
   }
 }
 
-function parseValue(s: Setting, raw: string, fromFlag: boolean): string | number {
+function parseValue(s: Setting, raw: string, fromFlag: boolean): string | number | Map<string, string> {
   const name = fromFlag ? `--${s.flag}` : s.env;
   const kind = s.kind;
   switch (kind.type) {
@@ -103,6 +105,17 @@ function parseValue(s: Setting, raw: string, fromFlag: boolean): string | number
     }
     case 'string':
       return raw;
+    case 'map': {
+      const map = new Map<string, string>();
+      for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+        const [key, value, ...rest] = entry.split('=').map((p) => p.trim());
+        if (!key || value === undefined || rest.length > 0 || !kind.values.includes(value)) {
+          throw new ConfigError(name, `must be name=value pairs separated by commas, each value one of ${kind.values.join(', ')} (got ${JSON.stringify(entry)})`);
+        }
+        map.set(key, value);
+      }
+      return map;
+    }
   }
 }
 

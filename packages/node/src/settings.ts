@@ -5,7 +5,9 @@ export type SettingKind =
   | { type: 'int'; min: number; max: number }
   | { type: 'string' }
   | { type: 'url'; protocols: string[] }
-  | { type: 'enum'; values: readonly string[] };
+  | { type: 'enum'; values: readonly string[] }
+  /** `name=value,name=value`, each value one of `values`. */
+  | { type: 'map'; values: readonly string[] };
 
 export interface Setting {
   /** Key in the Config object. */
@@ -38,6 +40,7 @@ export const SETTINGS: readonly Setting[] = [
   setting('clusterPort', 'ROOST_CLUSTER_PORT', { type: 'int', min: 0, max: 65535 }, 7946, 'gRPC port for the other nodes (cluster mode); 0 picks a free one'),
   setting('clusterAdvertise', 'ROOST_CLUSTER_ADVERTISE', { type: 'string' }, undefined, 'host:port the other nodes reach this one on; unset: ROOST_HOST (or the hostname when 0.0.0.0) and the bound port'),
   setting('sharedStrategy', 'ROOST_SHARED_STRATEGY', { type: 'enum', values: SHARED_STRATEGIES }, 'round_robin', 'how a shared subscription picks the node of the member that gets a message'),
+  setting('sharedGroupStrategies', 'ROOST_SHARED_GROUP_STRATEGIES', { type: 'map', values: SHARED_STRATEGIES }, undefined, 'per share name, overriding ROOST_SHARED_STRATEGY: group=strategy,group=strategy'),
   setting('nodeTimeout', 'ROOST_NODE_TIMEOUT', { type: 'int', min: 300, max: 600_000 }, 5000, 'milliseconds without a heartbeat after which a node is dead (heartbeats every third of it)'),
   setting('logLevel', 'ROOST_LOG_LEVEL', { type: 'enum', values: LOG_LEVELS }, 'info', 'log level (JSON logs on stdout)'),
   setting('sysInterval', 'ROOST_SYS_INTERVAL', { type: 'int', min: 0, max: 86400 }, 10, 'seconds between $SYS/broker publications; 0 turns them off'),

@@ -48,6 +48,11 @@ for (const [env, value] of [
   ['ROOST_QUEUE_OVERFLOW', 'drop-random'],
   ['ROOST_REDIS_URL', 'http://localhost:6379'],
   ['ROOST_REDIS_URL', 'not a url'],
+  ['ROOST_SHARED_STRATEGY', 'fastest'],
+  ['ROOST_SHARED_GROUP_STRATEGIES', 'g=fastest'],
+  ['ROOST_SHARED_GROUP_STRATEGIES', 'g'],
+  ['ROOST_SHARED_GROUP_STRATEGIES', 'g=local=x'],
+  ['ROOST_NODE_TIMEOUT', '10'],
 ] as const) {
   test(`a bad ${env}=${JSON.stringify(value)} is a ConfigError naming it`, () => {
     const error = configError(() => loadConfig([], { [env]: value }));
@@ -58,6 +63,12 @@ for (const [env, value] of [
 test('a bad flag value names the flag; an unknown flag is refused', () => {
   assert.equal(configError(() => loadConfig(['--mqtt-port', 'x'], {})).setting, '--mqtt-port');
   configError(() => loadConfig(['--no-such-flag', '1'], {}));
+});
+
+test('ROOST_SHARED_GROUP_STRATEGIES maps share names to strategies', () => {
+  const config = loadConfig([], { ROOST_SHARED_GROUP_STRATEGIES: 'alerts=local, jobs=hash_clientid' });
+  assert.deepEqual([...config.sharedGroupStrategies], [['alerts', 'local'], ['jobs', 'hash_clientid']]);
+  assert.equal(loadConfig([], {}).sharedGroupStrategies.size, 0);
 });
 
 test('ROOST_SERVER_KEEP_ALIVE unset honours the client; set, it is a limit', () => {
