@@ -7,7 +7,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Redis } from 'ioredis';
 import { startCluster, startNode, untilRouted, type NodeProcess, type TestCluster } from '../helpers/cluster.ts';
 import { freePort, startRedis } from '../helpers/redis.ts';
-import { connect, connectWithInbox, end, Inbox, unique } from '../helpers/clients.ts';
+import { connackOf, connect, connectWithInbox, end, Inbox, unique } from '../helpers/clients.ts';
 
 const SESSION_TAKEN_OVER = 0x8e;
 
@@ -144,3 +144,154 @@ for (const protocolVersion of [5, 4] as const) {
     });
   });
 }
+
+// ---------------------------------------------------------------------------------------
+
+/** Keys matching `pattern`, across every prefix (the helper picks the cluster's prefix; a test Redis holds one cluster). */
+async function redisKeys(redisUrl: string, pattern: string): Promise<string[]> {
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  try {
+    await redis.connect();
+    const keys: string[] = [];
+    for await (const batch of redis.scanStream({ match: pattern, count: 1000 })) keys.push(...(batch as string[]));
+    return keys;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function routeTableMentions(redisUrl: string, nodeId: string): Promise<string[]> {
+  const redis = new Redis(redisUrl);
+  try {
+    const members: string[] = [];
+    for (const key of await redisKeys(redisUrl, '*{routes}:table')) members.push(...(await redis.smembers(key)));
+    return members.filter((member) => (JSON.parse(member) as [string, string])[1] === nodeId);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+test("a dead node's wills are published once each by the survivors, and its routes are gone everywhere", async () => {
+  await withCluster(4, {}, async (cluster) => {
+    const [a, ...survivors] = cluster.nodes as [NodeProcess, ...NodeProcess[]];
+    const topic = unique('wills');
+    const watcher = await connectWithInbox(survivors[0]!.url, { protocolVersion: 5 });
+    await watcher.client.subscribeAsync(`${topic}/#`, { qos: 1 });
+    const wills = [
+      { name: 'v5-now', protocolVersion: 5 as const, delay: 0 },
+      { name: 'v311', protocolVersion: 4 as const, delay: 0 },
+      { name: 'v5-delayed', protocolVersion: 5 as const, delay: 1 },
+    ];
+    for (const will of wills) {
+      await connect(a.url, {
+        clientId: unique(will.name),
+        protocolVersion: will.protocolVersion,
+        ...(will.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 60 } } : { clean: true }),
+        will: {
+          topic: `${topic}/will/${will.name}`,
+          payload: Buffer.from(`${will.name} gone`),
+          qos: 1,
+          retain: false,
+          ...(will.delay > 0 ? { properties: { willDelayInterval: will.delay } } : {}),
+        },
+      });
+    }
+    // A subscriber on A, routed from every survivor: its route must go with A.
+    const aFilter = `${topic}/on-a/#`;
+    const onA = await connectWithInbox(a.url, { protocolVersion: 5 });
+    await onA.client.subscribeAsync(aFilter, { qos: 1 });
+    const publishers = await Promise.all(survivors.map((node) => connect(node.url, { protocolVersion: 5 })));
+    for (const publisher of publishers) await untilRouted(publisher, onA.inbox, `${topic}/on-a/probe`);
+    assert.equal((await routeTableMentions(cluster.redis.url, a.nodeId)).length > 0, true, "A's routes are in Redis before it dies");
+
+    await a.kill();
+    const reaped = await Promise.any(survivors.map((node) => node.waitLog((l) => l.msg === 'reaped dead node' && l.deadNode === a.nodeId, 15_000)));
+    assert.ok(reaped);
+    for (const will of wills) await watcher.inbox.until((m) => m.topic === `${topic}/will/${will.name}`, 10_000);
+
+    // A marker from every survivor, each of which could have published a will too: once all
+    // three arrived, any second copy of a will (reaper or not) would have arrived before them.
+    for (const [i, publisher] of publishers.entries()) await publisher.publishAsync(`${topic}/marker/${i}`, 'marker', { qos: 1 });
+    for (const i of publishers.keys()) await watcher.inbox.untilTopic(`${topic}/marker/${i}`);
+    for (const will of wills) {
+      const copies = watcher.inbox.messages.filter((m) => m.topic === `${topic}/will/${will.name}`);
+      assert.equal(copies.length, 1, `the will of ${will.name} arrived once`);
+      assert.equal(copies[0]!.payload.toString(), `${will.name} gone`);
+    }
+
+    // A's routes: gone from Redis, and no survivor forwards to A any more (a QoS 1 publish on
+    // A's filter is acknowledged at once, with no "route to an unknown node" on any survivor).
+    assert.deepEqual(await routeTableMentions(cluster.redis.url, a.nodeId), []);
+    assert.deepEqual(await redisKeys(cluster.redis.url, `*{routes}:node:${a.nodeId}`), []);
+    const linesBefore = survivors.map((node) => node.lines.length);
+    for (const publisher of publishers) await within(publisher.publishAsync(`${topic}/on-a/after`, 'after', { qos: 1 }), 2000, 'PUBACK without A');
+    for (const [i, node] of survivors.entries()) {
+      const skipped = node.lines.slice(linesBefore[i]).filter((l) => l.msg === 'route to an unknown node skipped');
+      assert.deepEqual(skipped, [], `${node.nodeId} no longer routes to A`);
+    }
+    await end(watcher.client, ...publishers);
+  });
+});
+
+test('Redis restarted empty under a running cluster: nodes rejoin without a restart; routes, readiness and new sessions work', async () => {
+  await withCluster(2, {}, async (cluster) => {
+    const [a, b] = cluster.nodes as [NodeProcess, NodeProcess];
+    const topic = unique('restart');
+    const sub = await connectWithInbox(a.url, { protocolVersion: 5 });
+    await sub.client.subscribeAsync(`${topic}/#`, { qos: 1 });
+    const pub = await connect(b.url, { protocolVersion: 5 });
+    await untilRouted(pub, sub.inbox, `${topic}/probe`);
+
+    const rejoinedBefore = [a, b].map((node) => node.lines.filter((l) => l.msg === 'rejoined the cluster').length);
+    await cluster.redis.restart();
+    // The heartbeat finds its key gone: each node rejoins, re-asserting routes and sessions.
+    for (const [i, node] of [a, b].entries()) {
+      await eventually(() => node.lines.filter((l) => l.msg === 'rejoined the cluster').length > rejoinedBefore[i]!, 15_000, `${node.nodeId} rejoined`);
+    }
+    assert.equal(a.child.exitCode, null);
+    assert.equal(b.child.exitCode, null);
+
+    // The route of the subscriber that stayed connected on A is back in the fresh Redis.
+    await eventually(async () => (await routeTableMentions(cluster.redis.url, a.nodeId)).includes(JSON.stringify([`${topic}/#`, a.nodeId])), 10_000, "A's route re-asserted");
+    await untilRouted(pub, sub.inbox, `${topic}/probe-after`, 15_000);
+    await pub.publishAsync(`${topic}/x`, 'after restart', { qos: 1 });
+    await sub.inbox.until((m) => m.payload.toString() === 'after restart');
+    await eventually(async () => (await a.readyz()) === 200 && (await b.readyz()) === 200, 10_000, 'both ready');
+
+    // A new persistent session: stored in the new Redis, resumed on the other node with its queue.
+    const clientId = unique('after-restart');
+    const persistent = await connect(b.url, { clientId, protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } });
+    await persistent.subscribeAsync(`${topic}/queued`, { qos: 1 });
+    await persistent.endAsync();
+    await pub.publishAsync(`${topic}/queued`, 'kept', { qos: 1 });
+    const resumed = await connectWithInbox(a.url, { clientId, protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } });
+    assert.equal(connackOf(resumed.client).sessionPresent, true);
+    await resumed.inbox.until((m) => m.topic === `${topic}/queued` && m.payload.toString() === 'kept');
+    await end(sub.client, pub, resumed.client);
+  });
+});
+
+test('Redis unreachable at start: a clear error, not ready, and ready without a restart once Redis starts', async () => {
+  const port = await freePort();
+  const node = await startNode(`redis://127.0.0.1:${port}`, `${unique('absent')}:`, {}, false);
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  try {
+    const error = await node.waitLog((l) => l.msg === 'redis unreachable; not ready, retrying');
+    assert.equal(error.level >= 50, true, 'logged at error level');
+    assert.match(String(error.redis), new RegExp(`127\\.0\\.0\\.1:${port}`));
+    assert.notEqual(await node.readyz(), 200);
+    redis = await startRedis({ port });
+    await node.ready();
+    assert.equal(await node.readyz(), 200);
+    // It serves MQTT as a cluster node now.
+    const topic = unique('late');
+    const sub = await connectWithInbox(node.url, { protocolVersion: 5 });
+    await sub.client.subscribeAsync(topic, { qos: 1 });
+    await sub.client.publishAsync(topic, 'up', { qos: 1 });
+    await sub.inbox.untilTopic(topic);
+    await end(sub.client);
+  } finally {
+    await node.kill();
+    await redis?.stop();
+  }
+});
