@@ -11,7 +11,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import type { IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
+import type { IConnectPacket, IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
 import { ReasonCode } from '@roost/protocol';
 import { startCluster, untilRouted, type NodeProcess, type TestCluster } from '../helpers/cluster.ts';
 import { closed, connackOf, connect, connectWithInbox, drop, end, Inbox, unique, type Received } from '../helpers/clients.ts';
@@ -68,6 +68,33 @@ function persistent(version: Version, clientId: string): IClientOptions {
   return version === 5
     ? { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 60 } }
     : { protocolVersion: 4, clientId, clean: false };
+}
+
+/** The same, as CONNECT fields for a RawClient. */
+function persistentFields(version: Version, clientId: string): Partial<IConnectPacket> {
+  return version === 5 ? { clientId, clean: false, properties: { sessionExpiryInterval: 60 } } : { clientId, clean: false };
+}
+
+/** The next PUBLISH a raw client got that is not a route probe. */
+async function nextReal(client: RawClient): Promise<IPublishPacket> {
+  for (;;) {
+    const publish = await client.next('publish');
+    if (publish.payload.toString() !== PROBE) return publish;
+  }
+}
+
+/** untilRouted for a raw client, whose probes are QoS 0 and so need no acknowledgement. */
+async function untilRawRouted(publisher: MqttClient, client: RawClient, topic: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    await publisher.publishAsync(topic, PROBE, { qos: 0 });
+    try {
+      const publish = await client.next('publish', 50);
+      if (publish.topic === topic && publish.payload.toString() === PROBE) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`no route for ${topic} within ${ms} ms`, { cause: error });
+    }
+  }
 }
 
 async function forwardedBy(node: NodeProcess): Promise<number> {
@@ -250,6 +277,107 @@ for (const version of [4, 5] as const) {
       await end(pub, second);
     });
 
+    test(`[${rule(version, 'MQTT-3.1.2-5', 'MQTT-3.1.2-23')}] v${version}: QoS 2 messages from B queued for a session made on A are delivered once, at QoS 2, when it resumes on C`, async () => {
+      const clientId = unique('roaming-qos2');
+      const p = unique('roaming-qos2');
+      const first = await subscriber(A, version, [`${p}/#`], 2, persistent(version, clientId));
+      const pub = await connect(B.url, { protocolVersion: version });
+      await routed(pub, first.inbox, `${p}/probe`);
+      await end(first.client);
+      const sent = ['t0', 't1', 't2'];
+      for (const payload of sent) await pub.publishAsync(`${p}/m`, payload, { qos: 2 });
+
+      const { client: second, inbox } = await connectWithInbox(C.url, persistent(version, clientId));
+      assert.equal(connackOf(second).sessionPresent, true);
+      await routed(pub, inbox, `${p}/probe`);
+      const got = await untilMarker(pub, inbox, `${p}/marker`);
+      assert.deepEqual(payloads(got), [...sent, 'marker']);
+      assert.ok(got.every((m) => m.packet.qos === 2));
+      await end(pub, second);
+    });
+
+    test(`[MQTT-4.4.0-1] v${version}: messages unacknowledged on A are resent with DUP 1 and their packet ids when the session resumes on C`, async () => {
+      const clientId = unique('redeliver');
+      const topic = unique('redeliver');
+      const { client: first } = await RawClient.connect(A.mqttPort, version, persistentFields(version, clientId));
+      await first.subscribe([{ topic, qos: 1 }]);
+      const pub = await connect(B.url, { protocolVersion: version });
+      await untilRawRouted(pub, first, topic);
+      await pub.publishAsync(topic, 'a', { qos: 1 });
+      await pub.publishAsync(topic, 'b', { qos: 1 });
+      const original = [await nextReal(first), await nextReal(first)];
+      assert.deepEqual(original.map((p) => [p.payload.toString(), p.dup]), [['a', false], ['b', false]]);
+      first.destroy(); // no PUBACK
+
+      const second = await RawClient.open(C.mqttPort, version);
+      assert.equal((await second.connect(persistentFields(version, clientId))).sessionPresent, true);
+      const resent = [await nextReal(second), await nextReal(second)];
+      assert.deepEqual(
+        resent.map((p) => [p.payload.toString(), p.messageId, p.dup]),
+        original.map((p) => [p.payload.toString(), p.messageId, true]),
+      );
+      for (const p of resent) second.send({ cmd: 'puback', messageId: p.messageId });
+      await second.end();
+      await end(pub);
+    });
+
+    test(`[${rule(version, 'MQTT-4.3.3-1', 'MQTT-4.3.3-6')}] v${version}: a PUBREL sent on A and not completed is resent, not the PUBLISH, when the session resumes on C`, async () => {
+      const clientId = unique('resend-pubrel');
+      const topic = unique('resend-pubrel');
+      const marker = `${topic}/marker`;
+      const { client: first } = await RawClient.connect(A.mqttPort, version, persistentFields(version, clientId));
+      await first.subscribe([{ topic, qos: 2 }, { topic: marker, qos: 0 }]);
+      const pub = await connect(B.url, { protocolVersion: version });
+      await untilRawRouted(pub, first, topic);
+      await pub.publishAsync(topic, 'two', { qos: 2 });
+      const publish = await nextReal(first);
+      first.send({ cmd: 'pubrec', messageId: publish.messageId });
+      await first.next('pubrel');
+      first.destroy(); // no PUBCOMP
+
+      const second = await RawClient.open(C.mqttPort, version);
+      await second.connect(persistentFields(version, clientId));
+      assert.equal((await second.next('pubrel')).messageId, publish.messageId);
+      await untilRawRouted(pub, second, marker);
+      await pub.publishAsync(marker, 'marker', { qos: 0 });
+      assert.deepEqual([await nextReal(second)].map((p) => [p.topic, p.payload.toString()]), [[marker, 'marker']]);
+      second.send({ cmd: 'pubcomp', messageId: publish.messageId });
+      await second.end();
+      await end(pub);
+    });
+
+    test(`[${rule(version, 'MQTT-3.1.2-6] [MQTT-3.2.2-1', 'MQTT-3.1.2-4] [MQTT-3.2.2-2')}] v${version}: a clean connection on B discards the session made on A: session present 0, its subscription gone`, async () => {
+      const clientId = unique('discard');
+      const topic = unique('discard');
+      const marker = `${topic}/marker`;
+      const first = await subscriber(A, version, [topic], 1, persistent(version, clientId));
+      const pub = await connect(C.url, { protocolVersion: version });
+      await routed(pub, first.inbox, topic);
+      await end(first.client);
+      const second = await connect(B.url, { protocolVersion: version, clientId, clean: true });
+      assert.equal(connackOf(second).sessionPresent, false);
+      const inbox = new Inbox(second);
+      await second.subscribeAsync(marker, { qos: 1 });
+      await routed(pub, inbox, marker);
+      await pub.publishAsync(topic, 'old subscription', { qos: 1 });
+      assert.deepEqual(inbox.pairs(await untilMarker(pub, inbox, marker, 1)), [[marker, 'marker']]);
+      await end(pub, second);
+    });
+
+    test(`[MQTT-3.10.4-2] v${version}: after UNSUBSCRIBE on B no more messages published on A are sent`, async () => {
+      const topic = unique('unsub');
+      const marker = `${topic}/marker`;
+      const sub = await subscriber(B, version, [topic, marker]);
+      const pub = await connect(A.url, { protocolVersion: version });
+      await routed(pub, sub.inbox, topic, marker);
+      await sub.client.unsubscribeAsync(topic);
+      // At once: the route may still point at B, which must not deliver it anyway.
+      await pub.publishAsync(topic, 'after unsubscribe', { qos: 1 });
+      const got = await untilMarker(pub, sub.inbox, marker, 1);
+      assert.deepEqual(sub.inbox.pairs(got), [[marker, 'marker']]);
+      await end(pub, sub.client);
+    });
+
     test(`[${rule(version, 'MQTT-3.1.4-2', 'MQTT-3.1.4-3')}] v${version}: a CONNECT on B with the id of a client connected on A closes the older connection${version === 5 ? ' with DISCONNECT 0x8E' : ''}`, async () => {
       const clientId = unique('takeover');
       const first = await connect(A.url, { protocolVersion: version, clientId });
@@ -310,6 +438,20 @@ for (const version of [4, 5] as const) {
       await end(client); // resolves once the server closed the connection
       assert.deepEqual(watcher.inbox.pairs(await untilMarker(probe, watcher.inbox, `${p}/marker`, 1)), [[`${p}/marker`, 'marker']]);
       await end(probe, watcher.client);
+    });
+
+    test(`[${rule(version, 'MQTT-3.1.2-17', 'MQTT-3.1.2-15')}] v${version}: a will with Will Retain 1 of a client dropped on A is retained for a new subscriber on C`, async () => {
+      const p = unique('will-retained');
+      const watcher = await subscriber(B, version, [`${p}/#`]);
+      const probe = await connect(A.url, { protocolVersion: version });
+      await routed(probe, watcher.inbox, `${p}/probe`);
+      const client = await connect(A.url, { protocolVersion: version, will: { topic: `${p}/will`, payload: Buffer.from('gone'), qos: 1, retain: true } });
+      drop(client);
+      await watcher.inbox.untilTopic(`${p}/will`);
+      const late = await subscriber(C, version, [`${p}/will`]);
+      const [retained] = await late.inbox.waitFor(1);
+      assert.deepEqual([retained!.topic, retained!.payload.toString(), retained!.packet.retain], [`${p}/will`, 'gone', true]);
+      await end(client, probe, watcher.client, late.client);
     });
   });
 }
@@ -398,7 +540,8 @@ describe('v5 only, across nodes', () => {
     await end(sub.client, pub);
   });
 
-  describe('message expiry while queued', { concurrency: true }, () => {
+  // The timed tests run together, so their waits overlap.
+  describe('timed: message expiry while queued, will delay', { concurrency: true }, () => {
     /**
      * A persistent session subscribes on A and leaves; B publishes `messages`; after `ms` the
      * session resumes on C. Returns what it got before a marker.
@@ -425,6 +568,40 @@ describe('v5 only, across nodes', () => {
     test('[MQTT-3.3.2-5] v5: a message from B whose expiry passed while queued for a session of A is not delivered on C', async () => {
       const got = await queuedFor(1100, [['expires', 1], ['stays', undefined]]);
       assert.deepEqual(got.map((m) => m.payload.toString()), ['stays']);
+    });
+
+    /** A v5 client on A with a will delayed 1 s on `${p}/will`, and a watcher of `${p}/#` on C that A reaches. */
+    async function delayedWill(clientId: string) {
+      const p = unique('will-delay');
+      const watcher = await subscriber(C, 5, [`${p}/#`]);
+      const probe = await connect(A.url, { protocolVersion: 5 });
+      await routed(probe, watcher.inbox, `${p}/probe`);
+      const client = await connect(A.url, {
+        ...persistent(5, clientId),
+        will: { topic: `${p}/will`, payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 1 } },
+      });
+      return { p, watcher, probe, client };
+    }
+
+    test('[MQTT-3.1.2-8] v5: the delayed will of a client dropped on A reaches C once the Will Delay Interval has passed', async () => {
+      const { p, watcher, probe, client } = await delayedWill(unique('will-delay'));
+      const dropped = Date.now();
+      drop(client);
+      const [will] = real(await watcher.inbox.untilTopic(`${p}/will`, 4000));
+      assert.equal(will!.payload.toString(), 'gone');
+      assert.ok(Date.now() - dropped >= 950, 'not before the delay');
+      await end(client, probe, watcher.client);
+    });
+
+    test('[MQTT-3.1.3-9] v5: a client dropped on A that resumes its session on B within the Will Delay Interval has no will published', async () => {
+      const clientId = unique('will-resumed');
+      const { p, watcher, probe, client } = await delayedWill(clientId);
+      drop(client);
+      const resumed = await connect(B.url, persistent(5, clientId));
+      assert.equal(connackOf(resumed).sessionPresent, true);
+      await delay(1500); // the elapsed time is the behaviour under test
+      assert.deepEqual(watcher.inbox.pairs(await untilMarker(probe, watcher.inbox, `${p}/marker`, 1)), [[`${p}/marker`, 'marker']]);
+      await end(client, resumed, probe, watcher.client);
     });
 
     test('[MQTT-3.3.2-6] v5: a message queued across nodes is sent with its Message Expiry Interval less the time it waited', async () => {
