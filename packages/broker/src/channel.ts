@@ -1,5 +1,4 @@
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
-import { generate } from 'mqtt-packet';
 import {
   ProtocolError,
   ReasonCode,
@@ -12,6 +11,7 @@ import type { Delivery, Session } from '@roost/session';
 import type { Action } from './actions.ts';
 import type { BrokerLimits } from './options.ts';
 import type { OutboundTopicAliases } from './topic-aliases.ts';
+import { encodePublish } from './publish-encoder.ts';
 import { handleConnect } from './handlers/connect.ts';
 import { handlePublish } from './handlers/publish.ts';
 import { handlePuback } from './handlers/puback.ts';
@@ -277,9 +277,9 @@ export class Channel {
     };
     if (messageId !== undefined) packet.messageId = messageId;
     if (this.version === 5) this.addPublishProperties(packet, delivery);
-    if (this.clientMaximumPacketSize === undefined) return { type: 'send', packet };
-    const data = generate(packet, { protocolVersion: this.version });
-    if (data.length > this.clientMaximumPacketSize) {
+    const perSubscriber = dup || packet.properties?.topicAlias !== undefined || packet.properties?.subscriptionIdentifier !== undefined || message.expiresAt !== undefined;
+    const data = encodePublish(packet, message, this.version, !perSubscriber);
+    if (this.clientMaximumPacketSize !== undefined && data.length > this.clientMaximumPacketSize) {
       if (packet.properties?.topicAlias !== undefined && packet.topic !== '') this.outboundAliases?.forget(message.topic);
       return undefined;
     }
