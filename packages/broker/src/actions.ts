@@ -19,6 +19,7 @@ export type Action =
   /** Close the network connection; on v5 after a DISCONNECT carrying `reasonCode` when `notify`. */
   | { type: 'close'; reasonCode: ReasonCode; reason: string; notify: boolean }
   | { type: 'attach'; request: AttachRequest }
-  | { type: 'publish'; message: Message }
+  /** `qos2PacketId`: a QoS 2 PUBLISH's packet id, remembered as received once the message is routed. */
+  | { type: 'publish'; message: Message; qos2PacketId?: number }
   | { type: 'subscribe'; filter: string; options: SubscriptionOptions; sendRetained: boolean }
   | { type: 'unsubscribe'; filter: string };

@@ -163,7 +163,7 @@ export class Broker implements ConnectionHost, ClusterHost {
         return;
       case 'publish':
         this.stats.messagesReceived++;
-        return this.publish(action.message);
+        return this.publishFromClient(connection, action.message, action.qos2PacketId);
       case 'subscribe':
         return this.subscribe(connection, action.filter, action.options, action.sendRetained);
       case 'unsubscribe':
@@ -302,6 +302,29 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.log.debug({ clientId: message.origin, topic: message.topic }, 'publishing will');
     if (this.cluster && message.origin) void this.cluster.ports.wills.delete(message.origin).catch(() => undefined);
     this.publish(message)?.catch((error: unknown) => this.log.warn({ err: error }, 'will publication incomplete'));
+  }
+
+  /**
+   * A client's PUBLISH. For QoS 2 the packet id joins the session's received ids only once the
+   * message is routed and durable, and is stored before the PUBREC goes out [MQTT-4.3.3-10].
+   * Remembered on arrival, it reached the store in the same flush as the session's other
+   * changes while forwards to peers were still in flight: when this node died or a peer was
+   * unreachable before acknowledging them, the client's resend (same packet id, DUP) found the
+   * id and got a PUBREC without the message being routed again, so a completed message never
+   * reached the subscribers behind those forwards. Now such a resend is routed again: those
+   * subscribers get it, and the ones that already had it may get it twice.
+   */
+  private publishFromClient(connection: Connection, message: Message, qos2PacketId: number | undefined): Promise<unknown> | undefined {
+    const routed = this.publish(message);
+    if (qos2PacketId === undefined) return routed;
+    const remember = () => {
+      const session = connection.channel.session;
+      if (!session) return undefined;
+      session.inboundQos2.add(qos2PacketId);
+      this.keeper.touch(session);
+      return this.keeper.flushed();
+    };
+    return routed ? routed.then(remember) : remember();
   }
 
   /**

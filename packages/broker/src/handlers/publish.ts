@@ -36,11 +36,12 @@ export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
   }
 
   const message = messageFromPublish({ ...packet, topic, payload }, ch.clientId, ch.ctx.now());
-  const actions: Action[] = [{ type: 'publish', message }];
+  // The broker adds a QoS 2 packet id to the session's received ids only once the message is
+  // routed and durable, so that a resend after a failure is routed again (see Broker.publishFromClient).
+  const actions: Action[] = [{ type: 'publish', message, ...(packet.qos === 2 ? { qos2PacketId: packet.messageId! } : {}) }];
   if (packet.qos === 1) {
     actions.push({ type: 'send', packet: ack(ch.version, 'puback', packet.messageId!) });
   } else if (packet.qos === 2) {
-    session.inboundQos2.add(packet.messageId!);
     actions.push({ type: 'send', packet: ack(ch.version, 'pubrec', packet.messageId!) });
   }
   return actions;
