@@ -5,6 +5,7 @@ import type { MqttClient } from 'mqtt';
 import { ReasonCode } from '@roost/protocol';
 import { startBroker, type TestBroker } from '../helpers/broker.ts';
 import { connect, end, Inbox, unique } from '../helpers/clients.ts';
+import type { IConnectPacket } from 'mqtt-packet';
 import { RawClient, assertServerClosed } from '../helpers/raw-client.ts';
 
 let server: TestBroker;
@@ -96,4 +97,57 @@ test('[MQTT-3.8.3-4] v5: No Local on a shared subscription is a protocol error',
   const { client } = await RawClient.connect(server.port, 5);
   client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `$share/g/${unique('nl')}`, qos: 1, nl: true }] });
   await assertServerClosed(client, ReasonCode.ProtocolError);
+});
+
+/**
+ * A raw member that never acknowledges, beside an MQTT.js member that does: publishes `count`
+ * QoS 1 messages and waits until the raw member holds its share of them unacknowledged.
+ */
+async function withholdingMember(topic: string, count: number, fields: Partial<IConnectPacket>) {
+  const filter = `$share/hold/${topic}`;
+  const { client: raw } = await RawClient.connect(server.port, 5, fields);
+  await raw.subscribe([{ topic: filter, qos: 1 }]);
+  const other = await ackingMember(filter);
+  const pub = await connect(server.url, { protocolVersion: 5 });
+  for (let i = 0; i < count; i++) await pub.publishAsync(topic, `m${i}`, { qos: 1 });
+  const withheld: string[] = [];
+  // Round robin: the raw member gets every other message.
+  while (withheld.length < count / 2) withheld.push((await raw.next('publish')).payload.toString());
+  await other.inbox.waitFor(count / 2);
+  return { raw, other, pub, withheld };
+}
+
+async function ackingMember(filter: string): Promise<Member> {
+  const client = await connect(server.url, { protocolVersion: 5 });
+  const inbox = new Inbox(client);
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { client, inbox };
+}
+
+test('[§4.8.2] v5: QoS 1 messages a member leaves unacknowledged when its connection drops go to another member', async () => {
+  const topic = unique('handback');
+  const { raw, other, pub, withheld } = await withholdingMember(topic, 10, { clean: true });
+  raw.destroy();
+  const all = await other.inbox.waitFor(10);
+  assert.deepEqual(all.map((m) => m.payload.toString()).sort(), sent(10));
+  assert.deepEqual(all.slice(5).map((m) => m.payload.toString()).sort(), [...withheld].sort());
+  await end(other.client, pub);
+});
+
+test('[§4.8.2] v5: a persistent member that reconnects is not sent again what its group handed to another member', async () => {
+  const topic = unique('handback-persistent');
+  const clientId = unique('holder');
+  const { raw, other, pub } = await withholdingMember(topic, 10, { clientId, clean: true, properties: { sessionExpiryInterval: 300 } });
+  await raw.end();
+  await other.inbox.waitFor(10);
+  const { client: back, connack } = await RawClient.connect(server.port, 5, { clientId, clean: false, properties: { sessionExpiryInterval: 300 } });
+  assert.equal(connack.sessionPresent, true);
+  await pub.publishAsync(topic, 'after', { qos: 1 });
+  await pub.publishAsync(topic, 'after-2', { qos: 1 });
+  // The next PUBLISH the member sees is new traffic, not a resend of a handed-back message.
+  const next = await back.next('publish');
+  assert.match(next.payload.toString(), /^after/);
+  assert.equal(next.dup, false);
+  await back.end();
+  await end(other.client, pub);
 });

@@ -265,6 +265,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     const session = channel.session!;
     session.disconnectedAt = Date.now();
     const will = channel.will;
+    void this.handBackShared(session);
     if (session.expiryInterval === 0) {
       void this.endSession(session, true);
     } else {
@@ -282,6 +283,37 @@ export class Broker implements ConnectionHost, ClusterHost {
     if (!session || session.disconnectedAt === undefined) return;
     this.log.debug({ clientId }, 'session expired');
     await this.endSession(session, true);
+  }
+
+  /**
+   * A shared-subscription member went offline holding messages it never received: each goes
+   * to another member of its group, on any node (MQTT 5 4.8.2 asks this when the session
+   * ends; operators expect it as soon as the member leaves). A message is forgotten here only
+   * after another member's node took it (persisted), so a crash in between can duplicate a
+   * message, never lose it. What no other member takes stays queued in this session.
+   */
+  private async handBackShared(session: Session): Promise<void> {
+    const unreceived = session.unreceivedShared();
+    if (unreceived.length === 0) return;
+    const taken = new Set<Delivery>();
+    for (const delivery of unreceived) {
+      if (session.disconnectedAt === undefined) break; // the member is back: it gets the rest itself
+      try {
+        if (await this.redispatchShared(delivery, session.clientId)) taken.add(delivery);
+      } catch (error) {
+        this.log.warn({ err: error, clientId: session.clientId }, 'handing a shared message back failed; it stays queued');
+      }
+    }
+    if (taken.size === 0) return;
+    session.forget(taken);
+    this.keeper.touch(session);
+    this.log.info({ clientId: session.clientId, messages: taken.size }, 'shared messages handed to other members');
+  }
+
+  private async redispatchShared(delivery: Delivery, leaving: string): Promise<boolean> {
+    const { group, filter } = delivery.shared!;
+    if (this.cluster) return this.cluster.redispatchShared(delivery.shared!, delivery.message, leaving);
+    return this.onSharedDispatch(group, filter, delivery.message, leaving);
   }
 
   /** The session ends: routes go, a waiting will goes out, the directory forgets it. */
@@ -420,8 +452,8 @@ export class Broker implements ConnectionHost, ClusterHost {
     await this.keeper.flushed();
   }
 
-  async onSharedDispatch(group: string, filter: string, message: Message): Promise<boolean> {
-    const picked = this.router.pickShared(group, filter, message, (id) => this.connections.has(id));
+  async onSharedDispatch(group: string, filter: string, message: Message, exclude?: string): Promise<boolean> {
+    const picked = this.router.pickShared(group, filter, message, (id) => this.connections.has(id), exclude);
     if (!picked) return false;
     this.deliverTo(picked[0], picked[1]);
     await this.keeper.flushed();
@@ -464,6 +496,7 @@ export class Broker implements ConnectionHost, ClusterHost {
         if (session.expiryInterval !== NEVER_EXPIRES) {
           this.expiries.set(clientId, session.expiryInterval * 1000, () => void this.expireSession(clientId));
         }
+        await this.handBackShared(session);
       } else {
         await cluster.ports.directory.release(clientId, epoch);
         this.epochs.delete(clientId);

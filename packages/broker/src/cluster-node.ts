@@ -1,4 +1,5 @@
 import type { Message } from '@roost/protocol';
+import type { SharedOrigin } from '@roost/session';
 import type {
   ClusterHandlers,
   ClusterTransport,
@@ -141,25 +142,40 @@ export class ClusterNode {
   dispatchShared(message: Message): Promise<unknown> | undefined {
     const work: Promise<void>[] = [];
     this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
-      work.push(this.dispatchToGroup(group, filter, this.chooser.order(group, filter, nodes, message), message));
+      const order = this.chooser.order(group, filter, nodes, message);
+      work.push(this.dispatchToGroup(group, filter, order, message).then((taken) => {
+        if (!taken) this.host!.sharedUndeliverable(group, message);
+      }));
     });
     return work.length > 0 ? Promise.all(work) : undefined;
   }
 
-  private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message): Promise<void> {
+  /**
+   * A member on this node left with `message` unreceived: another member of its group, on any
+   * node, gets it. False when no other member took it.
+   */
+  async redispatchShared(origin: SharedOrigin, message: Message, leaving: string): Promise<boolean> {
+    let order: string[] | undefined;
+    this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
+      if (group === origin.group && filter === origin.filter) order = this.chooser.order(group, filter, nodes, message);
+    });
+    return order ? this.dispatchToGroup(origin.group, origin.filter, order, message, leaving) : false;
+  }
+
+  private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, exclude?: string): Promise<boolean> {
     for (const nodeId of nodes) {
       try {
         if (nodeId === this.nodeId) {
-          if (await this.host!.onSharedDispatch(group, filter, message)) return;
+          if (await this.host!.onSharedDispatch(group, filter, message, exclude)) return true;
           continue;
         }
         const peer = await this.peer(nodeId);
-        if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message))) return;
+        if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message))) return true;
       } catch (error) {
         this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
       }
     }
-    this.host!.sharedUndeliverable(group, message);
+    return false;
   }
 
   /** True when the holder answered; false when it is gone or unreachable (its last flushed state is in the store). */

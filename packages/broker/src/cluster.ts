@@ -17,8 +17,11 @@ export interface ClusterHandlers {
   onForward(messages: Message[], fromNode: string): Promise<void>;
   /** Another node wants `clientId`: disconnect it here (v5 0x8E) and release its session. */
   onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }>;
-  /** A shared-subscription message for a member on this node; false when no member could take it. */
-  onSharedDispatch(group: string, filter: string, message: Message): Promise<boolean>;
+  /**
+   * A shared-subscription message for a member on this node; false when no member could take
+   * it. `exclude`: a local member handing the message back, which must not get it again.
+   */
+  onSharedDispatch(group: string, filter: string, message: Message, exclude?: string): Promise<boolean>;
 }
 
 /** Messages between nodes. */

@@ -1,6 +1,6 @@
 import { SubscriptionTrie, parseSharedFilter } from '@roost/topics';
 import type { Message, QoS, SubscriptionOptions } from '@roost/protocol';
-import type { Delivery } from '@roost/session';
+import type { Delivery, SharedOrigin } from '@roost/session';
 import { SharedGroup } from './shared-group.ts';
 
 /**
@@ -50,11 +50,17 @@ export class Router {
   }
 
   /** One member of a local shared group for a message the cluster dispatched here. */
-  pickShared(group: string, filter: string, message: Message, isOnline: (clientId: string) => boolean): [string, Delivery] | undefined {
-    const member = this.shared.get(filter, group)?.pick(isOnline);
+  pickShared(
+    group: string,
+    filter: string,
+    message: Message,
+    isOnline: (clientId: string) => boolean,
+    exclude?: string,
+  ): [string, Delivery] | undefined {
+    const member = this.shared.get(filter, group)?.pick(isOnline, exclude);
     if (!member) return undefined;
     const deliveries = new Map<string, Delivery>();
-    merge(deliveries, member.clientId, message, member.options);
+    merge(deliveries, member.clientId, message, member.options, { group, filter });
     return [member.clientId, deliveries.get(member.clientId)!];
   }
 
@@ -70,15 +76,15 @@ export class Router {
       merge(deliveries, clientId, message, options);
     });
     if (!withShared) return deliveries;
-    this.shared.match(message.topic, (_group, group) => {
+    this.shared.match(message.topic, (name, group, filter) => {
       const member = group.pick(isOnline);
-      if (member) merge(deliveries, member.clientId, message, member.options);
+      if (member) merge(deliveries, member.clientId, message, member.options, { group: name, filter });
     });
     return deliveries;
   }
 }
 
-function merge(deliveries: Map<string, Delivery>, clientId: string, message: Message, options: SubscriptionOptions): void {
+function merge(deliveries: Map<string, Delivery>, clientId: string, message: Message, options: SubscriptionOptions, shared?: SharedOrigin): void {
   const qos = Math.min(message.qos, options.qos) as QoS; // [MQTT-3.8.4-8]
   // [MQTT-3.3.1-12/13] the retain flag survives forwarding only with Retain As Published.
   const retain = options.retainAsPublished && message.retain;
@@ -86,6 +92,8 @@ function merge(deliveries: Map<string, Delivery>, clientId: string, message: Mes
   if (!existing) {
     const delivery: Delivery = { message, qos, retain };
     if (options.subscriptionId !== undefined) delivery.subscriptionIds = [options.subscriptionId];
+    // Only a copy the client gets through the shared subscription alone is its group's to take back.
+    if (shared) delivery.shared = shared;
     deliveries.set(clientId, delivery);
     return;
   }

@@ -35,18 +35,22 @@ export class SharedGroup {
     if (this.cursor > index) this.cursor--;
   }
 
-  pick(isOnline: (clientId: string) => boolean): SharedMember | undefined {
+  /** The next member in turn, online ones first; never `exclude` (a member handing messages back). */
+  pick(isOnline: (clientId: string) => boolean, exclude?: string): SharedMember | undefined {
     const count = this.members.length;
-    if (count === 0) return undefined;
+    let offline: number | undefined;
     for (let i = 0; i < count; i++) {
-      const member = this.members[(this.cursor + i) % count]!;
+      const index = (this.cursor + i) % count;
+      const member = this.members[index]!;
+      if (member.clientId === exclude) continue;
       if (isOnline(member.clientId)) {
-        this.cursor = (this.cursor + i + 1) % count;
+        this.cursor = (index + 1) % count;
         return member;
       }
+      offline ??= index;
     }
-    const member = this.members[this.cursor % count]!;
-    this.cursor = (this.cursor + 1) % count;
-    return member;
+    if (offline === undefined) return undefined;
+    this.cursor = (offline + 1) % count;
+    return this.members[offline];
   }
 }

@@ -7,6 +7,17 @@ export interface Delivery {
   qos: QoS;
   retain: boolean;
   subscriptionIds?: number[];
+  /**
+   * Set when the delivery came through a shared subscription: a member that leaves with it
+   * unacknowledged hands it back to its group for another member (MQTT 5 4.8.2).
+   */
+  shared?: SharedOrigin;
+}
+
+/** The shared subscription `$share/{group}/{filter}` a delivery was picked for. */
+export interface SharedOrigin {
+  group: string;
+  filter: string;
 }
 
 /** An outbound QoS 1/2 message awaiting its acknowledgement. */
@@ -51,6 +62,30 @@ export class Session {
       this.nextPacketId = id === 0xffff ? 1 : id + 1;
       if (!this.inflight.has(id)) return id;
     }
+  }
+
+  /**
+   * The shared-subscription deliveries this session has not received: queued ones, and
+   * in-flight ones not yet acknowledged (a QoS 2 message whose PUBREC came is the client's
+   * already). When the member leaves, its group may hand these to another member.
+   */
+  unreceivedShared(): Delivery[] {
+    const found: Delivery[] = [];
+    for (const inflight of this.inflight.values()) {
+      if (inflight.delivery.shared && inflight.phase === 'publish') found.push(inflight.delivery);
+    }
+    for (const delivery of this.queue) if (delivery.shared) found.push(delivery);
+    return found;
+  }
+
+  /** Removes these deliveries where they are still queued or unacknowledged. */
+  forget(deliveries: ReadonlySet<Delivery>): void {
+    for (const [id, inflight] of this.inflight) {
+      if (inflight.phase === 'publish' && deliveries.has(inflight.delivery)) this.inflight.delete(id);
+    }
+    const kept: Delivery[] = [];
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) if (!deliveries.has(next)) kept.push(next);
+    for (const next of kept) this.queue.push(next);
   }
 
   /**

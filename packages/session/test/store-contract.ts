@@ -42,6 +42,19 @@ export function sessionStoreContract(name: string, makeStore: () => Promise<Sess
     assert.deepEqual([...session!.queue].map((d) => d.message.topic), ['t/1', 't/2', 't/3']);
   });
 
+  test(`${name}: in-flight and queued deliveries keep their shared-subscription origin and subscription ids`, async () => {
+    const store = await makeStore();
+    const session = new Session('c1', 60);
+    const shared = { group: 'g', filter: 'jobs/+' };
+    session.inflight.set(7, { delivery: { ...delivery(1), shared, subscriptionIds: [3] }, phase: 'publish' });
+    session.queue.push({ ...delivery(2), shared });
+    await store.put(session);
+    const found = (await store.get('c1'))!;
+    assert.deepEqual(found.inflight.get(7)?.delivery.shared, shared);
+    assert.deepEqual(found.inflight.get(7)?.delivery.subscriptionIds, [3]);
+    assert.deepEqual([...found.queue][0]?.shared, shared);
+  });
+
   test(`${name}: drop-oldest keeps the newest deliveries and reports the dropped one`, async () => {
     const store = await makeStore();
     await store.put(new Session('c1', 60));

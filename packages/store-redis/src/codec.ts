@@ -25,6 +25,7 @@ interface StoredDelivery {
   qos: QoS;
   retain: boolean;
   subscriptionIds?: number[];
+  shared?: { group: string; filter: string };
 }
 
 interface StoredWill {
@@ -73,12 +74,14 @@ function fromStoredMessage(stored: StoredMessage): Message {
 function toStoredDelivery(delivery: Delivery): StoredDelivery {
   const stored: StoredDelivery = { message: toStoredMessage(delivery.message), qos: delivery.qos, retain: delivery.retain };
   if (delivery.subscriptionIds !== undefined) stored.subscriptionIds = delivery.subscriptionIds;
+  if (delivery.shared !== undefined) stored.shared = delivery.shared;
   return stored;
 }
 
 function fromStoredDelivery(stored: StoredDelivery): Delivery {
   const delivery: Delivery = { message: fromStoredMessage(stored.message), qos: stored.qos, retain: stored.retain };
   if (stored.subscriptionIds !== undefined) delivery.subscriptionIds = stored.subscriptionIds;
+  if (stored.shared !== undefined) delivery.shared = stored.shared;
   return delivery;
 }
 

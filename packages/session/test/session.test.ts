@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Session, type Delivery } from '@roost/session';
+
+function delivery(n: number, shared: boolean): Delivery {
+  const d: Delivery = { message: { topic: `t/${n}`, payload: Buffer.from(String(n)), qos: 1, retain: false }, qos: 1, retain: false };
+  if (shared) d.shared = { group: 'g', filter: 't/+' };
+  return d;
+}
+
+test('unreceivedShared: shared deliveries queued or awaiting PUBACK/PUBREC, not those past PUBREC', () => {
+  const session = new Session('c', 60);
+  const [sent, released, direct, queued] = [delivery(1, true), delivery(2, true), delivery(3, false), delivery(4, true)];
+  session.inflight.set(1, { delivery: sent, phase: 'publish' });
+  session.inflight.set(2, { delivery: released, phase: 'pubrel' });
+  session.inflight.set(3, { delivery: direct, phase: 'publish' });
+  session.queue.push(queued);
+  assert.deepEqual(session.unreceivedShared(), [sent, queued]);
+});
+
+test('forget removes exactly the given deliveries and keeps the queue order of the rest', () => {
+  const session = new Session('c', 60);
+  const ds = [1, 2, 3, 4].map((n) => delivery(n, true));
+  session.inflight.set(1, { delivery: ds[0]!, phase: 'publish' });
+  for (const d of ds.slice(1)) session.queue.push(d);
+  session.forget(new Set([ds[0]!, ds[2]!]));
+  assert.equal(session.inflight.size, 0);
+  assert.deepEqual([...session.queue], [ds[1], ds[3]]);
+});
