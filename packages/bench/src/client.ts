@@ -1,0 +1,138 @@
+// One raw MQTT connection: a net socket, one mqtt-packet parser framing what the broker
+// sends, and writes of pre-encoded buffers. No MQTT client library, no per-message encode.
+import { connect as netConnect, type Socket } from 'node:net';
+import { parser as createParser, type Packet } from 'mqtt-packet';
+import { connectPacket, DISCONNECT, subscribePacket, type QoS } from './packets.ts';
+
+export interface BrokerAddress {
+  host: string;
+  port: number;
+}
+
+export class BenchError extends Error {
+  override readonly name = 'BenchError';
+}
+
+/** `mqtt://host:port` (or `tcp://`, or bare `host:port`) to an address. */
+export function parseBrokerUrl(url: string): BrokerAddress {
+  const parsed = new URL(url.includes('://') ? url : `mqtt://${url}`);
+  if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'tcp:') throw new BenchError(`unsupported URL scheme ${parsed.protocol} (mqtt:// or tcp://)`);
+  return { host: parsed.hostname, port: parsed.port === '' ? 1883 : Number(parsed.port) };
+}
+
+export type PacketHandler = (packet: Packet, conn: BenchConnection) => void;
+
+export class BenchConnection {
+  readonly socket: Socket;
+  readonly clientId: string;
+  private readonly parser = createParser({ protocolVersion: 4 });
+  /** Called for each packet after CONNACK; set through `setHandler` by the role that owns the connection. */
+  onPacket: PacketHandler = () => {};
+  /** Packets that arrived after CONNACK before a handler was set (a session's queue can follow CONNACK in the same read). */
+  private early: Packet[] | undefined;
+  /** Called once per socket read, after its packets were handled (a place to flush batched acks). */
+  onReadDone: () => void = () => {};
+  onClose: (error?: Error) => void = () => {};
+  closing = false;
+
+  private constructor(socket: Socket, clientId: string) {
+    this.socket = socket;
+    this.clientId = clientId;
+    this.parser.on('packet', (packet: Packet) => this.onPacket(packet, this));
+    this.parser.on('error', (error: Error) => this.fail(new BenchError(`malformed packet from broker: ${error.message}`)));
+  }
+
+  /** Connects and resolves once CONNACK accepts; rejects on refusal, error or timeout. */
+  static open(address: BrokerAddress, clientId: string, options: { clean?: boolean; timeoutMs?: number } = {}): Promise<{ conn: BenchConnection; sessionPresent: boolean }> {
+    const socket = netConnect({ host: address.host, port: address.port, noDelay: true });
+    const conn = new BenchConnection(socket, clientId);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => conn.fail(new BenchError(`no CONNACK within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);
+      conn.onClose = (error) => {
+        clearTimeout(timer);
+        reject(error ?? new BenchError('connection closed before CONNACK'));
+      };
+      conn.onPacket = (packet) => {
+        clearTimeout(timer);
+        if (packet.cmd !== 'connack' || packet.returnCode !== 0) {
+          conn.fail(new BenchError(`connect refused: ${packet.cmd} ${packet.cmd === 'connack' ? packet.returnCode : ''}`));
+          return;
+        }
+        conn.onClose = () => {};
+        conn.early = [];
+        conn.onPacket = (next) => conn.early!.push(next);
+        resolve({ conn, sessionPresent: packet.sessionPresent });
+      };
+      socket.on('data', (chunk: Buffer) => {
+        conn.parser.parse(chunk);
+        conn.onReadDone();
+      });
+      socket.on('error', (error) => conn.fail(error));
+      socket.on('close', () => conn.fail());
+      socket.write(connectPacket(clientId, options.clean ?? true));
+    });
+  }
+
+  /** Installs the packet handler and hands it whatever arrived before. */
+  setHandler(handler: PacketHandler): void {
+    this.onPacket = handler;
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const packet of early) handler(packet, this);
+  }
+
+  write(bytes: Buffer): boolean {
+    return this.socket.write(bytes);
+  }
+
+  /** Subscribes and resolves with the granted QoS; rejects on a failure return code (0x80). */
+  subscribe(messageId: number, filter: string, qos: QoS, timeoutMs = 10_000): Promise<number> {
+    const previous = this.onPacket;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.onPacket = previous;
+        reject(new BenchError(`no SUBACK for ${filter} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.onPacket = (packet, conn) => {
+        if (packet.cmd !== 'suback' || packet.messageId !== messageId) return previous(packet, conn);
+        clearTimeout(timer);
+        this.onPacket = previous;
+        const granted = packet.granted[0];
+        if (typeof granted !== 'number' || granted >= 0x80) reject(new BenchError(`subscription to ${filter} refused (${String(granted)})`));
+        else resolve(granted);
+      };
+      this.write(subscribePacket(messageId, filter, qos));
+    });
+  }
+
+  /** A clean DISCONNECT, then waits for the socket to close (bounded). */
+  async close(timeoutMs = 2_000): Promise<void> {
+    if (this.socket.destroyed) return;
+    this.closing = true;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.socket.destroy();
+        resolve();
+      }, timeoutMs);
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.socket.end(DISCONNECT);
+    });
+  }
+
+  /** Drops the TCP connection without DISCONNECT. */
+  destroy(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  private closed = false;
+  private fail(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    this.onClose(this.closing ? undefined : (error ?? new BenchError(`broker closed the connection of ${this.clientId}`)));
+  }
+}
