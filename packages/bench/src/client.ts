@@ -73,12 +73,16 @@ export class BenchConnection {
     });
   }
 
-  /** Installs the packet handler and hands it whatever arrived before. */
+  /**
+   * Installs the packet handler and hands it whatever arrived before, as one read (so set
+   * `onReadDone` first: it flushes the acks those packets need).
+   */
   setHandler(handler: PacketHandler): void {
     this.onPacket = handler;
     const early = this.early ?? [];
     this.early = undefined;
     for (const packet of early) handler(packet, this);
+    if (early.length > 0) this.onReadDone();
   }
 
   write(bytes: Buffer): boolean {

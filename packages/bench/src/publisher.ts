@@ -39,10 +39,6 @@ export class Publisher {
       this.writable = true;
       onProgress();
     });
-    conn.setHandler((packet) => {
-      if (this.onAck(packet)) return;
-      onError(new Error(`publisher ${conn.clientId}: unexpected ${packet.cmd}`));
-    });
     conn.onReadDone = () => {
       if (this.releases.length > 0) {
         this.conn.write(acksFor(PUBREL, this.releases));
@@ -50,6 +46,10 @@ export class Publisher {
       }
       onProgress();
     };
+    conn.setHandler((packet) => {
+      if (this.onAck(packet)) return;
+      onError(new Error(`publisher ${conn.clientId}: unexpected ${packet.cmd}`));
+    });
   }
 
   /**

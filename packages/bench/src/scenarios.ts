@@ -176,7 +176,8 @@ async function runSequence(name: 'retained' | 'session', runId: string, o: Bench
     window: o.window ?? DEFAULT_WINDOW,
     timeoutMs: o.timeoutS * 1000,
   };
-  const outcome = await runWorkers({ tasks: [task], probe: false, totalSubscribers: 0, deliveriesPerMessage: 0, timeoutMs: o.timeoutS * 1000 });
+  // Each of the sequence's steps (publish, lookup or drain, clear) has --timeout of its own.
+  const outcome = await runWorkers({ tasks: [task], probe: false, totalSubscribers: 0, deliveriesPerMessage: 0, timeoutMs: 3 * o.timeoutS * 1000 + 10_000 });
   const stats = outcome.stats[0]!;
   const key = name === 'retained' ? 'lookup_ms' : 'drain_ms';
   const ms = stats.extra[key];

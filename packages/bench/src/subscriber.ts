@@ -29,13 +29,13 @@ export class Subscriber {
 
   constructor(conn: BenchConnection, sink: DeliverySink) {
     this.conn = conn;
-    conn.setHandler((packet) => this.onPacket(packet, sink));
     conn.onReadDone = () => {
       this.flush(PUBACK, this.pubacks);
       this.flush(PUBREC, this.pubrecs);
       this.flush(PUBCOMP, this.pubcomps);
       sink.readDone();
     };
+    conn.setHandler((packet) => this.onPacket(packet, sink));
   }
 
   private onPacket(packet: Packet, sink: DeliverySink): void {
