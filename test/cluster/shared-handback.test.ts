@@ -42,7 +42,7 @@ async function withheldOn(holderNode: NodeProcess, ackerNode: NodeProcess, publi
   for (let i = 0; i < count; i++) await pub.publishAsync(topic, `m${i}`, { qos: 1 });
   // A PUBACK to the publisher means each message was handed to a member's session: both now have some.
   await holder.next('publish');
-  return { holder, acker, inbox, pub };
+  return { holder, acker, inbox, pub, topic };
 }
 
 /** The distinct m0..m{count-1} payloads once all arrived (or what came, sorted, after `ms`). */
@@ -60,11 +60,15 @@ test('[§4.8.2] v5: messages a member on A leaves unacknowledged when its connec
   await end(acker, pub);
 });
 
-test('[§4.8.2] v5: messages a member held unacknowledged on a node killed with SIGKILL go to a member on another node', async () => {
+test('[§4.8.2] v5: messages a member held unacknowledged on a node killed with SIGKILL go to a member on another node, and later ones to connected members only', async () => {
   const victim = await cluster.addNode();
   const [, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess];
-  const { acker, inbox, pub } = await withheldOn(victim, b, c, 20);
+  const { acker, inbox, pub, topic } = await withheldOn(victim, b, c, 20);
   await victim.kill();
   assert.deepEqual(await allPublished(inbox, 20, 15_000), sent(20));
+  // The survivor that adopted the dead member's session holds it offline; new messages go to
+  // the connected member rather than queueing there.
+  for (let i = 20; i < 30; i++) await pub.publishAsync(topic, `m${i}`, { qos: 1 });
+  assert.deepEqual(await allPublished(inbox, 30, 5000), sent(30));
   await end(acker, pub);
 });

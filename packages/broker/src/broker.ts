@@ -14,6 +14,7 @@ import {
 import type { Action, AttachRequest } from './actions.ts';
 import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
+import type { SharedDispatchOptions } from './cluster.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
 import { Router } from './router.ts';
@@ -165,7 +166,9 @@ export class Broker implements ConnectionHost, ClusterHost {
         this.stats.messagesReceived++;
         return this.publishFromClient(connection, action.message, action.qos2PacketId);
       case 'subscribe':
-        return this.subscribe(connection, action.filter, action.options, action.sendRetained);
+        return this.subscribe(connection, action.filter, action.options);
+      case 'send-retained':
+        return this.sendRetained(connection, action.filter, action.options);
       case 'unsubscribe':
         return this.unsubscribe(connection.clientId, action.filter);
       case 'send':
@@ -313,7 +316,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   private async redispatchShared(delivery: Delivery, leaving: string): Promise<boolean> {
     const { group, filter } = delivery.shared!;
     if (this.cluster) return this.cluster.redispatchShared(delivery.shared!, delivery.message, leaving);
-    return this.onSharedDispatch(group, filter, delivery.message, leaving);
+    return this.onSharedDispatch(group, filter, delivery.message, { exclude: leaving });
   }
 
   /** The session ends: routes go, a waiting will goes out, the directory forgets it. */
@@ -410,13 +413,12 @@ export class Broker implements ConnectionHost, ClusterHost {
     return message.payload.length === 0 ? store.delete(message.topic) : store.set({ ...message, origin: undefined });
   }
 
-  private async subscribe(connection: Connection, filter: string, options: SubscriptionOptions, sendRetained: boolean): Promise<void> {
+  private async subscribe(connection: Connection, filter: string, options: SubscriptionOptions): Promise<void> {
     const { clientId } = connection;
     const first = this.router.add(clientId, filter, options);
     this.touched(connection);
     const durable: Promise<unknown>[] = [this.keeper.flushed()];
     if (first && this.cluster) durable.push(this.cluster.routeAdded(filter));
-    if (sendRetained) await this.sendRetained(connection, filter, options);
     await Promise.all(durable);
   }
 
@@ -452,9 +454,10 @@ export class Broker implements ConnectionHost, ClusterHost {
     await this.keeper.flushed();
   }
 
-  async onSharedDispatch(group: string, filter: string, message: Message, exclude?: string): Promise<boolean> {
-    const picked = this.router.pickShared(group, filter, message, (id) => this.connections.has(id), exclude);
-    if (!picked) return false;
+  async onSharedDispatch(group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {
+    const isOnline = (id: string) => this.connections.has(id);
+    const picked = this.router.pickShared(group, filter, message, isOnline, options.exclude);
+    if (!picked || (options.onlineOnly && !isOnline(picked[0]))) return false;
     this.deliverTo(picked[0], picked[1]);
     await this.keeper.flushed();
     return true;

@@ -162,17 +162,24 @@ export class ClusterNode {
     return order ? this.dispatchToGroup(origin.group, origin.filter, order, message, leaving) : false;
   }
 
+  /**
+   * Offers the message to the nodes in order, first for a connected member only, then for any
+   * member: a node whose members are all offline (say, sessions it adopted from a dead node)
+   * would otherwise take its turn and queue messages that connected members could process.
+   */
   private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, exclude?: string): Promise<boolean> {
-    for (const nodeId of nodes) {
-      try {
-        if (nodeId === this.nodeId) {
-          if (await this.host!.onSharedDispatch(group, filter, message, exclude)) return true;
-          continue;
+    for (const onlineOnly of [true, false]) {
+      for (const nodeId of nodes) {
+        try {
+          if (nodeId === this.nodeId) {
+            if (await this.host!.onSharedDispatch(group, filter, message, { onlineOnly, exclude })) return true;
+            continue;
+          }
+          const peer = await this.peer(nodeId);
+          if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message, onlineOnly))) return true;
+        } catch (error) {
+          this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
         }
-        const peer = await this.peer(nodeId);
-        if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message))) return true;
-      } catch (error) {
-        this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
       }
     }
     return false;

@@ -17,11 +17,15 @@ export interface ClusterHandlers {
   onForward(messages: Message[], fromNode: string): Promise<void>;
   /** Another node wants `clientId`: disconnect it here (v5 0x8E) and release its session. */
   onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }>;
-  /**
-   * A shared-subscription message for a member on this node; false when no member could take
-   * it. `exclude`: a local member handing the message back, which must not get it again.
-   */
-  onSharedDispatch(group: string, filter: string, message: Message, exclude?: string): Promise<boolean>;
+  /** A shared-subscription message for a member on this node; false when no member could take it. */
+  onSharedDispatch(group: string, filter: string, message: Message, options?: SharedDispatchOptions): Promise<boolean>;
+}
+
+export interface SharedDispatchOptions {
+  /** Only a member connected now may take it (offline members would merely queue it). */
+  onlineOnly?: boolean;
+  /** A local member handing the message back, which must not get it again. */
+  exclude?: string;
 }
 
 /** Messages between nodes. */
@@ -36,7 +40,7 @@ export interface ClusterTransport {
    */
   forward(peer: Peer, message: Message): Promise<void>;
   takeover(peer: Peer, clientId: string, epoch: number): Promise<{ released: boolean }>;
-  dispatchShared(peer: Peer, group: string, filter: string, message: Message): Promise<boolean>;
+  dispatchShared(peer: Peer, group: string, filter: string, message: Message, onlineOnly?: boolean): Promise<boolean>;
   /** Forget a peer (it died or left): fail what waits for it and free its buffer. */
   dropPeer(nodeId: string): void;
 }

@@ -63,6 +63,7 @@ export interface WireSharedRequest {
   group: string;
   filter: string;
   message: WireMessage | null;
+  onlineOnly?: boolean;
 }
 
 export interface WireSharedReply {

@@ -133,7 +133,9 @@ export class ClusterServer {
 
   private async dispatchShared(request: WireSharedRequest): Promise<WireSharedReply> {
     if (!request.message) throw new WireFormatError('shared dispatch without a message');
-    const delivered = await this.handlers.onSharedDispatch(request.group, request.filter, decodeMessage(request.message));
+    const delivered = await this.handlers.onSharedDispatch(request.group, request.filter, decodeMessage(request.message), {
+      onlineOnly: request.onlineOnly === true,
+    });
     return { delivered };
   }
 

@@ -89,8 +89,8 @@ export class GrpcClusterTransport implements ClusterTransport {
     return { released: reply.released };
   }
 
-  async dispatchShared(peer: Peer, group: string, filter: string, message: Message): Promise<boolean> {
-    const reply = await this.call(peer, clusterService.DispatchShared, { group, filter, message: encodeMessage(message) });
+  async dispatchShared(peer: Peer, group: string, filter: string, message: Message, onlineOnly = false): Promise<boolean> {
+    const reply = await this.call(peer, clusterService.DispatchShared, { group, filter, message: encodeMessage(message), onlineOnly });
     return reply.delivered;
   }
 

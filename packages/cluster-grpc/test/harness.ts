@@ -2,7 +2,7 @@
 // and can be held or made to fail.
 import { EventEmitter, once } from 'node:events';
 import { createServer } from 'node:net';
-import type { ClusterHandlers } from '@roost/broker';
+import type { ClusterHandlers, SharedDispatchOptions } from '@roost/broker';
 import type { Message } from '@roost/protocol';
 import { GrpcClusterTransport, type GrpcClusterTransportOptions } from '../src/index.ts';
 
@@ -15,7 +15,7 @@ export interface ReceivedBatch {
 export class RecordingHandlers implements ClusterHandlers {
   readonly batches: ReceivedBatch[] = [];
   readonly takeovers: Array<{ clientId: string; epoch: number }> = [];
-  readonly shared: Array<{ group: string; filter: string; message: Message }> = [];
+  readonly shared: Array<{ group: string; filter: string; message: Message; onlineOnly: boolean }> = [];
   /** Batches being handled right now, and the most ever at once. */
   active = 0;
   maxActive = 0;
@@ -41,8 +41,8 @@ export class RecordingHandlers implements ClusterHandlers {
     return { released: clientId !== 'unknown' };
   }
 
-  async onSharedDispatch(group: string, filter: string, message: Message): Promise<boolean> {
-    this.shared.push({ group, filter, message });
+  async onSharedDispatch(group: string, filter: string, message: Message, options?: SharedDispatchOptions): Promise<boolean> {
+    this.shared.push({ group, filter, message, onlineOnly: options?.onlineOnly === true });
     if (group === 'explodes') throw new Error('no such group');
     return group !== 'empty';
   }

@@ -113,8 +113,9 @@ test('takeover and shared dispatch round trips, with handler failures as PeerUna
   assert.deepEqual(await a.transport.takeover(peer, 'unknown', 8), { released: false });
   assert.deepEqual(b.handlers.takeovers, [{ clientId: 'client-1', epoch: 7 }, { clientId: 'unknown', epoch: 8 }]);
   assert.equal(await a.transport.dispatchShared(peer, 'workers', 'jobs/+', shared), true);
-  assert.equal(await a.transport.dispatchShared(peer, 'empty', 'jobs/+', shared), false);
-  assert.deepEqual(b.handlers.shared[0], { group: 'workers', filter: 'jobs/+', message: shared });
+  assert.equal(await a.transport.dispatchShared(peer, 'empty', 'jobs/+', shared, true), false);
+  assert.deepEqual(b.handlers.shared[0], { group: 'workers', filter: 'jobs/+', message: shared, onlineOnly: false });
+  assert.equal(b.handlers.shared[1]?.onlineOnly, true);
 
   await assert.rejects(a.transport.takeover(peer, 'explodes', 9), PeerUnavailableError);
   await assert.rejects(a.transport.dispatchShared(peer, 'explodes', 'jobs/+', shared), /no such group/);
