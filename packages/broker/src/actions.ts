@@ -21,5 +21,8 @@ export type Action =
   | { type: 'attach'; request: AttachRequest }
   /** `qos2PacketId`: a QoS 2 PUBLISH's packet id, remembered as received once the message is routed. */
   | { type: 'publish'; message: Message; qos2PacketId?: number }
-  | { type: 'subscribe'; filter: string; options: SubscriptionOptions; sendRetained: boolean }
+  /** Registers a filter; the SUBACK waits for it, so what is published after the SUBACK reaches it. */
+  | { type: 'subscribe'; filter: string; options: SubscriptionOptions }
+  /** Sends the retained messages matching a filter just subscribed, after its SUBACK. */
+  | { type: 'send-retained'; filter: string; options: SubscriptionOptions }
   | { type: 'unsubscribe'; filter: string };

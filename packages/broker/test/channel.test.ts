@@ -200,13 +200,14 @@ test('[MQTT-3.8.3-4] No Local on a shared subscription is a protocol error', () 
   assert.equal(close.reasonCode, ReasonCode.ProtocolError);
 });
 
-test('[MQTT-3.8.4-1] SUBACK precedes the retained messages a subscription asks for', () => {
+test('[MQTT-3.8.4-1] [MQTT-3.8.4-5] every filter takes effect before SUBACK; SUBACK precedes the retained messages', () => {
   const ch = channel();
   connected(ch);
-  const actions = ch.handle({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/#', qos: 1 }, { topic: 'bad/#/x', qos: 1 }] });
-  assert.deepEqual(actions.map((a) => a.type), ['send', 'subscribe']);
+  const subscriptions = [{ topic: 'a/#', qos: 1 }, { topic: 'bad/#/x', qos: 1 }, { topic: 'b', qos: 0 }] as const;
+  const actions = ch.handle({ cmd: 'subscribe', messageId: 1, subscriptions: [...subscriptions] });
+  assert.deepEqual(actions.map((a) => a.type), ['subscribe', 'subscribe', 'send', 'send-retained', 'send-retained']);
   const suback = sent(actions)[0] as { granted: number[] };
-  assert.deepEqual(suback.granted, [ReasonCode.GrantedQoS1, ReasonCode.TopicFilterInvalid]);
+  assert.deepEqual(suback.granted, [ReasonCode.GrantedQoS1, ReasonCode.TopicFilterInvalid, ReasonCode.GrantedQoS0]);
 });
 
 test('[MQTT-4.12.0-1] AUTH without an authentication method is a protocol error', () => {

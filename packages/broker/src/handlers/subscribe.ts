@@ -17,6 +17,7 @@ export function handleSubscribe(ch: Channel, packet: ISubscribePacket): Action[]
   const session = ch.session!;
   const granted: number[] = [];
   const registrations: Action[] = [];
+  const retained: Action[] = [];
   for (const subscription of packet.subscriptions) {
     const code = subscriptionCode(ch, subscription);
     granted.push(code);
@@ -28,15 +29,14 @@ export function handleSubscribe(ch: Channel, packet: ISubscribePacket): Action[]
     const sendRetained =
       parseSharedFilter(subscription.topic) === undefined &&
       (options.retainHandling === 0 || (options.retainHandling === 1 && !existed));
-    registrations.push({ type: 'subscribe', filter: subscription.topic, options, sendRetained });
+    registrations.push({ type: 'subscribe', filter: subscription.topic, options });
+    if (sendRetained) retained.push({ type: 'send-retained', filter: subscription.topic, options });
   }
   const suback: ISubackPacket = { cmd: 'suback', messageId: packet.messageId!, granted };
-  // [MQTT-3.8.4-1] SUBACK before any retained message the subscription releases.
-  const actions: Action[] = [];
-  for (const action of registrations) if (action.type === 'subscribe' && !action.sendRetained) actions.push(action);
-  actions.push({ type: 'send', packet: suback });
-  for (const action of registrations) if (action.type === 'subscribe' && action.sendRetained) actions.push(action);
-  return actions;
+  // Every filter takes effect before the SUBACK, as if each had its own SUBSCRIBE [MQTT-3.8.4-5]:
+  // a client that publishes after the SUBACK must get its message on any of them. Retained
+  // messages follow the SUBACK [MQTT-3.8.4-1].
+  return [...registrations, { type: 'send', packet: suback }, ...retained];
 }
 
 function subscriptionCode(ch: Channel, subscription: ISubscription): number {
