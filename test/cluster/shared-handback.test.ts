@@ -23,10 +23,10 @@ const sent = (count: number) => Array.from({ length: count }, (_, i) => `m${i}`)
  * and `count` QoS 1 messages published on `publisherNode` once both routes are known there.
  * Resolves when the withholding member holds at least one of them.
  */
-async function withheldOn(holderNode: NodeProcess, ackerNode: NodeProcess, publisherNode: NodeProcess, count: number) {
+async function withheldOn(holderNode: NodeProcess, ackerNode: NodeProcess, publisherNode: NodeProcess, count: number, holderFields = persistent) {
   const topic = unique('handback');
   const filter = `$share/hb/${topic}`;
-  const { client: holder } = await RawClient.connect(holderNode.mqttPort, 5, { ...persistent, clientId: unique('holder') });
+  const { client: holder } = await RawClient.connect(holderNode.mqttPort, 5, { ...holderFields, clientId: unique('holder') });
   await holder.subscribe([{ topic: filter, qos: 1 }]);
   const acker = await connect(ackerNode.url, { protocolVersion: 5, clientId: unique('acker'), properties: { sessionExpiryInterval: 300 } });
   const inbox = new Inbox(acker);
@@ -70,5 +70,14 @@ test('[§4.8.2] v5: messages a member held unacknowledged on a node killed with 
   // the connected member rather than queueing there.
   for (let i = 20; i < 30; i++) await pub.publishAsync(topic, `m${i}`, { qos: 1 });
   assert.deepEqual(await allPublished(inbox, 30, 5000), sent(30));
+  await end(acker, pub);
+});
+
+test('[§4.8.2] v5: a member with a clean session on a node killed with SIGKILL loses nothing: its unacknowledged messages go to another member', async () => {
+  const victim = await cluster.addNode();
+  const [, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess];
+  const { acker, inbox, pub } = await withheldOn(victim, b, c, 20, { clean: true, properties: { sessionExpiryInterval: 0 } });
+  await victim.kill();
+  assert.deepEqual(await allPublished(inbox, 20, 15_000), sent(20));
   await end(acker, pub);
 });

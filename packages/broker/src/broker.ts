@@ -501,6 +501,13 @@ export class Broker implements ConnectionHost, ClusterHost {
         }
         await this.handBackShared(session);
       } else {
+        // A clean session ended with its connection; what it held for shared groups goes to
+        // other members, then its record goes too (else a later CONNECT would resume it).
+        if (session) {
+          session.disconnectedAt ??= Date.now();
+          await this.handBackShared(session);
+          await this.keeper.drop(clientId);
+        }
         await cluster.ports.directory.release(clientId, epoch);
         this.epochs.delete(clientId);
       }

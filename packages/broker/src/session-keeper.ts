@@ -29,9 +29,15 @@ export class SessionKeeper {
     await this.store.put(session);
   }
 
-  /** The session changed; persistent ones are written on the next flush. */
+  /**
+   * The session changed; it is written on the next flush if it outlives its connection, or
+   * if it is a shared-subscription member: what it holds unacknowledged must survive this
+   * node, so a survivor can hand it to another member. Only sessions held here are written,
+   * so a late touch cannot bring back a session that ended or moved.
+   */
   touch(session: Session): void {
-    if (!this.store.persistent || session.expiryInterval === 0) return;
+    if (!this.store.persistent || this.held.get(session.clientId) !== session) return;
+    if (session.expiryInterval === 0 && !hasSharedSubscription(session)) return;
     this.dirty.add(session);
     this.scheduled ??= this.flushSoon();
   }
@@ -81,4 +87,9 @@ export class SessionKeeper {
     this.dirty.delete(session);
     await this.store.put(session);
   }
+}
+
+function hasSharedSubscription(session: Session): boolean {
+  for (const filter of session.subscriptions.keys()) if (filter.startsWith('$share/')) return true;
+  return false;
 }
