@@ -31,8 +31,10 @@ after(async () => {
   await cluster.stop();
 });
 
-/** The id of the rule in the spec of `version`. */
-const rule = (version: Version, v311: string, v5: string) => (version === 5 ? v5 : v311);
+/** The ids of a rule in the spec of `version`, bracketed for a test name. */
+function rule(version: Version, v311: string[], v5: string[]): string {
+  return (version === 5 ? v5 : v311).map((id) => `[${id}]`).join(' ');
+}
 
 const PROBE = 'probe';
 const isProbe = (m: Received) => m.payload.toString() === PROBE;
@@ -106,7 +108,7 @@ async function forwardedBy(node: NodeProcess): Promise<number> {
 
 for (const version of [4, 5] as const) {
   describe(`v${version} across nodes`, () => {
-    test(`[${rule(version, 'MQTT-3.8.4-6', 'MQTT-3.8.4-8')}] v${version}: QoS 0/1/2 published on A reach subscribers on B and C at the lower of published and granted QoS`, async () => {
+    test(`${rule(version, ['MQTT-3.8.4-6'], ['MQTT-3.8.4-8'])} v${version}: QoS 0/1/2 published on A reach subscribers on B and C at the lower of published and granted QoS`, async () => {
       const p = unique('qos');
       const marker = `${p}/marker`;
       // One subscriber per granted QoS; the marker subscription is QoS 2 for all (see untilMarker).
@@ -148,7 +150,7 @@ for (const version of [4, 5] as const) {
       await end(pub, onB.client, onC.client);
     });
 
-    test(`[${rule(version, 'MQTT-4.3.3-2', 'MQTT-4.3.3-10')}] v${version}: a QoS 2 PUBLISH resent on A before PUBREL is delivered once on B`, async () => {
+    test(`${rule(version, ['MQTT-4.3.3-2'], ['MQTT-4.3.3-10'])} v${version}: a QoS 2 PUBLISH resent on A before PUBREL is delivered once on B`, async () => {
       const topic = unique('exactly-once');
       const marker = `${topic}/marker`;
       const sub = await subscriber(B, version, [topic, marker], 2);
@@ -191,7 +193,7 @@ for (const version of [4, 5] as const) {
       await end(pub, sub.client);
     });
 
-    test(`[${rule(version, 'MQTT-3.3.5-1', 'MQTT-3.3.4-2')}] v${version}: several subscribers on B, one with overlapping filters, each get a message from A once`, async () => {
+    test(`${rule(version, ['MQTT-3.3.5-1'], ['MQTT-3.3.4-2'])} v${version}: several subscribers on B, one with overlapping filters, each get a message from A once`, async () => {
       const p = unique('fan-in');
       const topic = `${p}/x`;
       const marker = `${p}/marker`;
@@ -215,7 +217,7 @@ for (const version of [4, 5] as const) {
       await end(pub, overlapping, ...plain.map((s) => s.client));
     });
 
-    test(`[${rule(version, 'MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-8', 'MQTT-3.3.1-5] [MQTT-3.3.1-9')}] v${version}: a message retained on A is sent to a new subscriber on B with RETAIN 1`, async () => {
+    test(`${rule(version, ['MQTT-3.3.1-5', 'MQTT-3.3.1-6', 'MQTT-3.3.1-8'], ['MQTT-3.3.1-5', 'MQTT-3.3.1-9'])} v${version}: a message retained on A is sent to a new subscriber on B with RETAIN 1`, async () => {
       const p = unique('retained');
       const pub = await connect(A.url, { protocolVersion: version });
       await pub.publishAsync(`${p}/a/x`, 'a', { qos: 1, retain: true });
@@ -229,7 +231,7 @@ for (const version of [4, 5] as const) {
       await end(pub, other, sub);
     });
 
-    test(`[${rule(version, 'MQTT-3.3.1-10] [MQTT-3.3.1-11', 'MQTT-3.3.1-6] [MQTT-3.3.1-7')}] v${version}: an empty retained PUBLISH on C is delivered on B and clears the message retained on A`, async () => {
+    test(`${rule(version, ['MQTT-3.3.1-10', 'MQTT-3.3.1-11'], ['MQTT-3.3.1-6', 'MQTT-3.3.1-7'])} v${version}: an empty retained PUBLISH on C is delivered on B and clears the message retained on A`, async () => {
       const topic = unique('clear');
       const marker = `${topic}/marker`;
       const pubA = await connect(A.url, { protocolVersion: version });
@@ -247,7 +249,24 @@ for (const version of [4, 5] as const) {
       await end(pubA, pubC, live.client, late.client);
     });
 
-    test(`[${rule(version, 'MQTT-3.3.1-9', 'MQTT-3.3.1-12')}] v${version}: a retained message from A forwarded to an existing subscription on B has RETAIN 0`, async () => {
+    test(`[MQTT-3.8.4-5] v${version}: every filter of one SUBSCRIBE on A takes effect before its SUBACK`, async () => {
+      // Each filter's retained lookup and route write go through Redis: a SUBACK sent before
+      // the later filters were registered once lost what was published right after it.
+      const pub = await connect(A.url, { protocolVersion: version });
+      for (let round = 0; round < 10; round++) {
+        const p = unique('suback');
+        await pub.publishAsync(`${p}/first`, 'retained', { qos: 1, retain: true });
+        const { client, inbox } = await subscriber(A, version, [`${p}/first`, `${p}/second`, `${p}/third`]);
+        await pub.publishAsync(`${p}/third`, 'after suback', { qos: 1 });
+        await pub.publishAsync(`${p}/second`, 'after suback', { qos: 1 });
+        const got = await inbox.untilTopic(`${p}/second`);
+        assert.deepEqual(inbox.pairs(got).sort(), [[`${p}/first`, 'retained'], [`${p}/second`, 'after suback'], [`${p}/third`, 'after suback']]);
+        await end(client);
+      }
+      await end(pub);
+    });
+
+    test(`${rule(version, ['MQTT-3.3.1-9'], ['MQTT-3.3.1-12'])} v${version}: a retained message from A forwarded to an existing subscription on B has RETAIN 0`, async () => {
       const topic = unique('forwarded');
       const sub = await subscriber(B, version, [topic]);
       const pub = await connect(A.url, { protocolVersion: version });
@@ -258,7 +277,7 @@ for (const version of [4, 5] as const) {
       await end(pub, sub.client);
     });
 
-    test(`[${rule(version, 'MQTT-3.2.2-2] [MQTT-3.1.2-5', 'MQTT-3.2.2-3] [MQTT-3.1.2-23')}] v${version}: a session made on A, offline while B publishes, resumes on C with session present 1 and its messages in order`, async () => {
+    test(`${rule(version, ['MQTT-3.2.2-2', 'MQTT-3.1.2-5'], ['MQTT-3.2.2-3', 'MQTT-3.1.2-23'])} v${version}: a session made on A, offline while B publishes, resumes on C with session present 1 and its messages in order`, async () => {
       const clientId = unique('roaming');
       const p = unique('roaming');
       const first = await subscriber(A, version, [`${p}/#`], 1, persistent(version, clientId));
@@ -277,7 +296,7 @@ for (const version of [4, 5] as const) {
       await end(pub, second);
     });
 
-    test(`[${rule(version, 'MQTT-3.1.2-5', 'MQTT-3.1.2-23')}] v${version}: QoS 2 messages from B queued for a session made on A are delivered once, at QoS 2, when it resumes on C`, async () => {
+    test(`${rule(version, ['MQTT-3.1.2-5'], ['MQTT-3.1.2-23'])} v${version}: QoS 2 messages from B queued for a session made on A are delivered once, at QoS 2, when it resumes on C`, async () => {
       const clientId = unique('roaming-qos2');
       const p = unique('roaming-qos2');
       const first = await subscriber(A, version, [`${p}/#`], 2, persistent(version, clientId));
@@ -321,7 +340,7 @@ for (const version of [4, 5] as const) {
       await end(pub);
     });
 
-    test(`[${rule(version, 'MQTT-4.3.3-1', 'MQTT-4.3.3-6')}] v${version}: a PUBREL sent on A and not completed is resent, not the PUBLISH, when the session resumes on C`, async () => {
+    test(`${rule(version, ['MQTT-4.3.3-1'], ['MQTT-4.3.3-6'])} v${version}: a PUBREL sent on A and not completed is resent, not the PUBLISH, when the session resumes on C`, async () => {
       const clientId = unique('resend-pubrel');
       const topic = unique('resend-pubrel');
       const marker = `${topic}/marker`;
@@ -346,7 +365,7 @@ for (const version of [4, 5] as const) {
       await end(pub);
     });
 
-    test(`[${rule(version, 'MQTT-3.1.2-6] [MQTT-3.2.2-1', 'MQTT-3.1.2-4] [MQTT-3.2.2-2')}] v${version}: a clean connection on B discards the session made on A: session present 0, its subscription gone`, async () => {
+    test(`${rule(version, ['MQTT-3.1.2-6', 'MQTT-3.2.2-1'], ['MQTT-3.1.2-4', 'MQTT-3.2.2-2'])} v${version}: a clean connection on B discards the session made on A: session present 0, its subscription gone`, async () => {
       const clientId = unique('discard');
       const topic = unique('discard');
       const marker = `${topic}/marker`;
@@ -378,7 +397,7 @@ for (const version of [4, 5] as const) {
       await end(pub, sub.client);
     });
 
-    test(`[${rule(version, 'MQTT-3.1.4-2', 'MQTT-3.1.4-3')}] v${version}: a CONNECT on B with the id of a client connected on A closes the older connection${version === 5 ? ' with DISCONNECT 0x8E' : ''}`, async () => {
+    test(`${rule(version, ['MQTT-3.1.4-2'], ['MQTT-3.1.4-3'])} v${version}: a CONNECT on B with the id of a client connected on A closes the older connection${version === 5 ? ' with DISCONNECT 0x8E' : ''}`, async () => {
       const clientId = unique('takeover');
       const first = await connect(A.url, { protocolVersion: version, clientId });
       let disconnect: IDisconnectPacket | undefined;
@@ -401,7 +420,7 @@ for (const version of [4, 5] as const) {
       await end(first, second, pub);
     });
 
-    test(`[${rule(version, 'MQTT-3.1.2-4', 'MQTT-3.1.2-5')}] v${version}: a persistent session taken over from A by B keeps its subscriptions (session present 1)`, async () => {
+    test(`${rule(version, ['MQTT-3.1.2-4'], ['MQTT-3.1.2-5'])} v${version}: a persistent session taken over from A by B keeps its subscriptions (session present 1)`, async () => {
       const clientId = unique('takeover-session');
       const topic = unique('takeover-session');
       const first = await connect(A.url, persistent(version, clientId));
@@ -440,7 +459,7 @@ for (const version of [4, 5] as const) {
       await end(probe, watcher.client);
     });
 
-    test(`[${rule(version, 'MQTT-3.1.2-17', 'MQTT-3.1.2-15')}] v${version}: a will with Will Retain 1 of a client dropped on A is retained for a new subscriber on C`, async () => {
+    test(`${rule(version, ['MQTT-3.1.2-17'], ['MQTT-3.1.2-15'])} v${version}: a will with Will Retain 1 of a client dropped on A is retained for a new subscriber on C`, async () => {
       const p = unique('will-retained');
       const watcher = await subscriber(B, version, [`${p}/#`]);
       const probe = await connect(A.url, { protocolVersion: version });
