@@ -479,3 +479,94 @@ test('kill -9 a node with shared subscription members: every acknowledged messag
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------
+
+async function metric(node: NodeProcess, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`no metric ${name}`);
+  return Number(line.split(' ')[1]);
+}
+
+const FORWARD_BUFFER = 10_000; // cluster-grpc maxBufferedMessages
+
+test('a paused peer (SIGSTOP): other publishers keep working, its forward buffer stays capped, and delivery resumes after SIGCONT', async () => {
+  // A node timeout long enough to pause C without it being declared dead.
+  await withCluster(3, { ROOST_NODE_TIMEOUT: '6000' }, async (cluster) => {
+    const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    const topic = unique('paused');
+    const onB = await connectWithInbox(b.url, { protocolVersion: 5 });
+    await onB.client.subscribeAsync(`${topic}/b/#`, { qos: 1 });
+    const onC = await connectWithInbox(c.url, { protocolVersion: 5 });
+    await onC.client.subscribeAsync(`${topic}/c/#`, { qos: 1 });
+    const pub = await connect(a.url, { protocolVersion: 5 });
+    const flooder = await connect(a.url, { protocolVersion: 5 });
+    await untilRouted(pub, onB.inbox, `${topic}/b/probe`);
+    await untilRouted(pub, onC.inbox, `${topic}/c/probe`);
+    const droppedBefore = await metric(a, 'roost_cluster_forward_dropped_total');
+
+    c.child.kill('SIGSTOP');
+    try {
+      // More QoS 0 messages for C than its buffer holds: the rest fail at once, none waits unbounded.
+      const flood = FORWARD_BUFFER + 5_000;
+      for (let i = 0; i < flood; i++) flooder.publish(`${topic}/c/flood`, `f${i}`, { qos: 0 });
+      await new Promise<void>((resolve) => flooder.stream.write('', () => resolve()));
+      await eventually(async () => (await metric(a, 'roost_cluster_forward_dropped_total')) - droppedBefore >= flood - FORWARD_BUFFER, 5_000, 'overflow refused');
+      // Meanwhile publishers on A and B reach B's subscriber as usual, QoS 1 acknowledged.
+      const fromB = await connect(b.url, { protocolVersion: 5 });
+      for (let i = 0; i < 20; i++) {
+        await within(pub.publishAsync(`${topic}/b/x`, `a${i}`, { qos: 1 }), 2_000, 'PUBACK from A while C is paused');
+        await within(fromB.publishAsync(`${topic}/b/x`, `b${i}`, { qos: 1 }), 2_000, 'PUBACK from B while C is paused');
+      }
+      await onB.inbox.until((m) => m.payload.toString() === 'a19');
+      await onB.inbox.until((m) => m.payload.toString() === 'b19');
+      await end(fromB);
+      // Nothing crashed, and A's memory did not take on the flood.
+      assert.deepEqual(cluster.nodes.filter((node) => node.child.exitCode !== null).map((node) => node.nodeId), []);
+      assert.ok((await metric(a, 'roost_process_resident_memory_bytes')) < 512 * 1024 * 1024, "A's memory stays bounded");
+    } finally {
+      c.child.kill('SIGCONT');
+    }
+
+    // C was back before its timeout: what A buffered is delivered, and new messages flow once
+    // the buffer has room again (QoS 0 probes until then; a QoS 1 publish into a full buffer
+    // would close its publisher with 0x80).
+    await untilRouted(pub, onC.inbox, `${topic}/c/after`, 20_000);
+    await within(pub.publishAsync(`${topic}/c/after`, 'after', { qos: 1 }), 5_000, 'PUBACK for C after SIGCONT');
+    const got = await onC.inbox.until((m) => m.payload.toString() === 'after');
+    const flooded = got.filter((m) => m.topic === `${topic}/c/flood`).length;
+    assert.ok(flooded > 0 && flooded <= FORWARD_BUFFER, `C got the buffered part of the flood (${flooded})`);
+    assert.equal(c.child.exitCode, null);
+    await end(onB.client, onC.client, pub, flooder);
+  });
+});
+
+test('a peer paused past the node timeout is declared dead and cleaned up, then rejoins after SIGCONT', async () => {
+  await withCluster(3, {}, async (cluster) => {
+    const [a, b, c] = cluster.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    const topic = unique('paused-dead');
+    const onC = await connectWithInbox(c.url, { protocolVersion: 5 });
+    await onC.client.subscribeAsync(`${topic}/#`, { qos: 1 });
+    const onB = await connectWithInbox(b.url, { protocolVersion: 5 });
+    await onB.client.subscribeAsync(`${topic}/#`, { qos: 1 });
+    const pub = await connect(a.url, { protocolVersion: 5 });
+    await untilRouted(pub, onC.inbox, `${topic}/probe`);
+
+    c.child.kill('SIGSTOP');
+    try {
+      await Promise.any([a, b].map((node) => node.waitLog((l) => l.msg === 'reaped dead node' && l.deadNode === c.nodeId, 15_000)));
+      assert.deepEqual(await routeTableMentions(cluster.redis.url, c.nodeId), []);
+      // With C's routes gone, A no longer waits on it: QoS 1 to the shared topic is acknowledged at once.
+      await within(pub.publishAsync(`${topic}/x`, 'while dead', { qos: 1 }), 2_000, 'PUBACK with C reaped');
+      await onB.inbox.until((m) => m.payload.toString() === 'while dead');
+    } finally {
+      c.child.kill('SIGCONT');
+    }
+    await c.waitLog((l) => l.msg === 'rejoined the cluster', 15_000);
+    // Its connected clean-session subscriber kept its session there; its route is back.
+    await untilRouted(pub, onC.inbox, `${topic}/probe-back`, 15_000);
+    assert.equal(c.child.exitCode, null);
+    await end(onB.client, onC.client, pub);
+  });
+});
