@@ -113,7 +113,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     url,
     pubUrl: str('pub-url') ?? url,
     subUrl: str('sub-url') ?? url,
-    label: str('label') ?? url,
+    label: str('label') ?? (str('pub-url') !== undefined || str('sub-url') !== undefined ? `${str('pub-url') ?? url} -> ${str('sub-url') ?? url}` : url),
     durationS: num('duration')!,
     count: num('count'),
     publishers: num('publishers'),

@@ -2,6 +2,7 @@
 // template and patch the packet id (and the payload's timestamp) in place; nothing is
 // re-encoded per message. MQTT 3.1.1 throughout: every broker under comparison speaks it.
 import { generate } from 'mqtt-packet';
+import { PAYLOAD_HEADER_BYTES } from './payload.ts';
 
 export const PROTOCOL_VERSION = 4;
 export type QoS = 0 | 1 | 2;
@@ -22,6 +23,8 @@ export interface PublishTemplate {
   readonly bytes: Buffer;
   readonly payloadOffset: number;
   readonly packetIdOffset: number;
+  /** Whether the payload has room for the bench header (an empty retained payload, which clears, has not). */
+  readonly stamped: boolean;
 }
 
 export function publishTemplate(topic: string, payload: Buffer, qos: QoS, retain = false): PublishTemplate {
@@ -29,7 +32,7 @@ export function publishTemplate(topic: string, payload: Buffer, qos: QoS, retain
   // v3.1.1 PUBLISH: fixed header, topic, [packet id], payload: the payload is the tail and
   // the packet id the two bytes before it.
   const payloadOffset = bytes.length - payload.length;
-  return { bytes, payloadOffset, packetIdOffset: qos > 0 ? payloadOffset - 2 : -1 };
+  return { bytes, payloadOffset, packetIdOffset: qos > 0 ? payloadOffset - 2 : -1, stamped: payload.length >= PAYLOAD_HEADER_BYTES };
 }
 
 export type AckKind = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp';

@@ -64,7 +64,7 @@ export class Publisher {
     let written = 0;
     let at = 0;
     for (; written < n; written++) {
-      const { bytes, payloadOffset, packetIdOffset } = single ?? this.templates[this.seq % this.templates.length]!;
+      const { bytes, payloadOffset, packetIdOffset, stamped } = single ?? this.templates[this.seq % this.templates.length]!;
       if (this.qos > 0) {
         const id = this.nextId;
         if (this.state[id] !== 0) break; // this id is still in flight: wait for its ack
@@ -76,7 +76,8 @@ export class Publisher {
       } else {
         bytes.copy(out, at);
       }
-      stampPayload(out, at + payloadOffset, now, source, this.seq++);
+      if (stamped) stampPayload(out, at + payloadOffset, now, source, this.seq);
+      this.seq++;
       at += bytes.length;
     }
     if (written === 0) return 0;

@@ -1,0 +1,114 @@
+// `npm run bench:compare`: starts each broker on free loopback ports (Roost single-node, a
+// Roost 2-node cluster with Redis, Mosquitto, Aedes in memory and in Redis mode), runs the
+// same roost-bench scenarios against each in one run, and writes docs/benchmarks.md with
+// tables and SVG charts (docs/bench/), every figure also as a ratio against Mosquitto.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { runScenario, parseOptions, type BenchResult } from '../packages/bench/src/index.ts';
+import { startAedes, startAedesRedis, startMosquitto, startRoost, startRoostCluster, type RunningBroker } from './bench/brokers.ts';
+import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
+import { writeReport, type Environment, type Results } from './bench/report.ts';
+
+const root = new URL('..', import.meta.url);
+const BROKERS: Array<{ name: string; kind: 'single' | 'cluster'; start: () => Promise<RunningBroker> }> = [
+  { name: 'mosquitto', kind: 'single', start: startMosquitto },
+  { name: 'roost', kind: 'single', start: startRoost },
+  { name: 'aedes', kind: 'single', start: startAedes },
+  { name: 'roost-cluster', kind: 'cluster', start: startRoostCluster },
+  { name: 'aedes-redis', kind: 'cluster', start: startAedesRedis },
+];
+
+function applies(run: PlannedRun, broker: { name: string; kind: 'single' | 'cluster' }): boolean {
+  if (run.reuse) return false;
+  if (run.brokers === 'all') return true;
+  if (run.brokers === 'roost-cluster') return broker.name === 'roost-cluster';
+  return run.brokers === broker.kind;
+}
+
+function argsFor(run: PlannedRun, broker: RunningBroker): string[] {
+  const args = ['--scenario', run.scenario, '--url', broker.url, '--label', broker.name, '--duration', String(FLOOD_SECONDS), '--timeout', '60', '--pid', String(broker.pid)];
+  if (run.scenario === 'cross-node') args.push('--pub-url', broker.url, '--sub-url', broker.secondUrl!);
+  return [...args, ...run.args];
+}
+
+function version(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
+  } catch (error) {
+    // mosquitto -h prints its version and exits 3.
+    const out = (error as { stdout?: string }).stdout ?? '';
+    return out.split('\n')[0]!.trim() || 'unknown';
+  }
+}
+
+function packageVersion(path: string): string {
+  return (JSON.parse(readFileSync(new URL(path, root), 'utf8')) as { version: string }).version;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const environment: Environment = {
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
+    loadAfter: '',
+    versions: {
+      node: process.version,
+      roost: packageVersion('package.json'),
+      mosquitto: version('mosquitto', ['-h']),
+      aedes: packageVersion('node_modules/aedes/package.json'),
+      'aedes-persistence-redis': packageVersion('node_modules/aedes-persistence-redis/package.json'),
+      'mqemitter-redis': packageVersion('node_modules/mqemitter-redis/package.json'),
+      redis: version('redis-server', ['--version']),
+    },
+    settings: {},
+    elapsedS: 0,
+  };
+  const results: Results = {};
+  for (const entry of BROKERS) {
+    const runs = PLAN.filter((run) => applies(run, entry));
+    if (runs.length === 0) continue;
+    process.stderr.write(`\n== ${entry.name}\n`);
+    let broker: RunningBroker;
+    try {
+      broker = await entry.start();
+    } catch (error) {
+      process.stderr.write(`cannot start ${entry.name}: ${(error as Error).message}\n`);
+      environment.settings[entry.name] = `did not start: ${(error as Error).message}`;
+      continue;
+    }
+    environment.settings[entry.name] = broker.settings;
+    try {
+      for (const run of runs) {
+        let result: BenchResult | { failed: string };
+        try {
+          result = await runScenario(run.scenario as BenchResult['scenario'], parseOptions(argsFor(run, broker)));
+        } catch (error) {
+          result = { failed: (error as Error).message };
+        }
+        process.stderr.write(`${run.id}: ${JSON.stringify(result)}\n`);
+        (results[run.id] ??= {})[entry.name] = result;
+      }
+    } finally {
+      await broker.stop();
+    }
+  }
+  for (const run of PLAN) if (run.reuse) results[run.id] = results[run.reuse] ?? {};
+  environment.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
+  environment.elapsedS = Math.round((Date.now() - started) / 1000);
+  mkdirSync(new URL('docs/bench/', root), { recursive: true });
+  writeFileSync(new URL('docs/bench/results.json', root), `${JSON.stringify({ environment, results }, null, 2)}\n`);
+  writeReport(root, environment, results);
+  process.stderr.write(`\nwrote docs/benchmarks.md in ${environment.elapsedS} s\n`);
+}
+
+if (process.argv.includes('--report-only')) {
+  // Re-renders docs/benchmarks.md from the last run's docs/bench/results.json.
+  const { environment, results } = JSON.parse(readFileSync(new URL('docs/bench/results.json', root), 'utf8')) as { environment: Environment; results: Results };
+  writeReport(root, environment, results);
+} else {
+  await main();
+}

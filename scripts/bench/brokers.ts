@@ -1,0 +1,171 @@
+// The brokers bench:compare measures, each started on free loopback ports and stopped after:
+// Roost single-node, a Roost 2-node cluster on its own redis-server, Mosquitto (from PATH)
+// with a generated config, Aedes in memory, and Aedes in Redis mode on two processes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const EDGE_MAIN = fileURLToPath(new URL('../../services/edge/src/main.ts', import.meta.url));
+const AEDES_MAIN = fileURLToPath(new URL('../aedes-server.ts', import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+/** Queued messages per offline session: high everywhere, so the session scenario measures the drain, not a queue limit. */
+export const MAX_QUEUED = 1_000_000;
+
+export interface RunningBroker {
+  name: string;
+  /** Clients connect here (a cluster's first node). */
+  url: string;
+  /** A cluster's second node: subscribers of the cross-node scenarios connect here. */
+  secondUrl?: string;
+  /** The process whose memory the idle scenario reads (a cluster's first node). */
+  pid: number;
+  settings: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}) before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what} did not listen on ${port} within ${START_TIMEOUT_MS} ms`);
+}
+
+function started(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  child.once('exit', () => process.off('exit', kill));
+  return child;
+}
+
+async function stopped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function roostNode(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = started(process.execPath, [EDGE_MAIN], {
+    ROOST_HOST: '127.0.0.1',
+    ROOST_MQTT_PORT: String(port),
+    ROOST_HTTP_PORT: String(await freePort()),
+    ROOST_SYS_INTERVAL: '0',
+    ROOST_LOG_LEVEL: 'warn',
+    ROOST_MAX_QUEUED_MESSAGES: String(MAX_QUEUED),
+    ...env,
+  });
+  await waitForPort(port, child, 'roost');
+  return { child, port };
+}
+
+export async function startRoost(): Promise<RunningBroker> {
+  const { child, port } = await roostNode({});
+  return { name: 'roost', url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, settings: `ROOST_MAX_QUEUED_MESSAGES=${MAX_QUEUED}, ROOST_SYS_INTERVAL=0, ROOST_LOG_LEVEL=warn, other settings default`, stop: () => stopped(child) };
+}
+
+async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'roost-bench-redis-'));
+  const child = started('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no']);
+  await waitForPort(port, child, 'redis-server');
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      await stopped(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startRoostCluster(): Promise<RunningBroker> {
+  const redis = await startRedis();
+  const env = { ROOST_REDIS_URL: redis.url, ROOST_REDIS_PREFIX: 'bench:', ROOST_CLUSTER_PORT: '0' };
+  const first = await roostNode({ ...env, ROOST_NODE_ID: 'bench-1' });
+  const second = await roostNode({ ...env, ROOST_NODE_ID: 'bench-2' });
+  return {
+    name: 'roost-cluster',
+    url: `mqtt://127.0.0.1:${first.port}`,
+    secondUrl: `mqtt://127.0.0.1:${second.port}`,
+    pid: first.child.pid!,
+    settings: 'two edge nodes on one redis-server (no persistence), as roost otherwise',
+    stop: async () => {
+      await Promise.all([stopped(first.child), stopped(second.child)]);
+      await redis.stop();
+    },
+  };
+}
+
+export async function startMosquitto(): Promise<RunningBroker> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'roost-bench-mosquitto-'));
+  const config = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', `max_queued_messages ${MAX_QUEUED}`, 'persistence false', 'log_dest none'].join('\n');
+  writeFileSync(join(dir, 'mosquitto.conf'), `${config}\n`);
+  const child = started('mosquitto', ['-c', join(dir, 'mosquitto.conf')]);
+  await waitForPort(port, child, 'mosquitto');
+  return {
+    name: 'mosquitto',
+    url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid!,
+    settings: `mosquitto.conf: ${config.split('\n').slice(1).join('; ')} (max_inflight_messages default 20)`,
+    stop: async () => {
+      await stopped(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function aedesProcess(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = started(process.execPath, [AEDES_MAIN], { AEDES_PORT: String(port), ...env });
+  await waitForPort(port, child, 'aedes');
+  return { child, port };
+}
+
+export async function startAedes(): Promise<RunningBroker> {
+  const { child, port } = await aedesProcess({});
+  return { name: 'aedes', url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, settings: 'Aedes.createBroker() defaults: in-memory persistence and mqemitter', stop: () => stopped(child) };
+}
+
+export async function startAedesRedis(): Promise<RunningBroker> {
+  const redis = await startRedis();
+  const first = await aedesProcess({ AEDES_REDIS_URL: redis.url });
+  const second = await aedesProcess({ AEDES_REDIS_URL: redis.url });
+  return {
+    name: 'aedes-redis',
+    url: `mqtt://127.0.0.1:${first.port}`,
+    secondUrl: `mqtt://127.0.0.1:${second.port}`,
+    pid: first.child.pid!,
+    settings: 'two processes on one redis-server: aedes-persistence-redis (maxSessionDelivery 1000000) and mqemitter-redis',
+    stop: async () => {
+      await Promise.all([stopped(first.child), stopped(second.child)]);
+      await redis.stop();
+    },
+  };
+}

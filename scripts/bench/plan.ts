@@ -1,0 +1,39 @@
+// What bench:compare runs: each row is one roost-bench scenario with its options, the
+// brokers it applies to, and the figure that goes in the table (with the Mosquitto figure
+// its ratio is taken against).
+export type Better = 'higher' | 'lower';
+
+export interface PlannedRun {
+  id: string;
+  title: string;
+  scenario: string;
+  args: string[];
+  /** single: each single-node broker; cluster: publishers on one node, subscribers on the other. */
+  brokers: 'single' | 'cluster' | 'all' | 'roost-cluster';
+  metric: string;
+  unit: string;
+  better: Better;
+  /** The Mosquitto run whose figure is the denominator (default this run's own). */
+  baseline?: string;
+  /** Extra columns shown in the table. */
+  columns: string[];
+  /** Not run again: the figures come from that run's results. */
+  reuse?: string;
+}
+
+export const FLOOD_SECONDS = 5;
+
+export const PLAN: PlannedRun[] = [
+  { id: 'fan-in', title: 'Fan-in QoS 0 (10 publishers -> 1 wildcard subscriber)', scenario: 'fan-in', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'fan-out', title: 'Fan-out QoS 0 (1 publisher -> 100 subscribers)', scenario: 'fan-out', args: [], brokers: 'single', metric: 'rate', unit: 'deliveries/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'qos1', title: 'QoS 1 throughput (1 publisher -> 1 subscriber, window 1000)', scenario: 'qos1', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'qos2', title: 'QoS 2 throughput (1 publisher -> 1 subscriber, window 1000)', scenario: 'qos2', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'latency', title: 'Latency at 1000 msg/s (QoS 0, p50)', scenario: 'latency', args: ['--rate', '1000'], brokers: 'single', metric: 'p50_ms', unit: 'ms', better: 'lower', columns: ['p99_ms', 'p999_ms', 'max_ms'] },
+  { id: 'idle', title: 'Idle connections (10000; broker memory per connection)', scenario: 'idle', args: ['--count', '10000'], brokers: 'single', metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: ['rss_before_bytes', 'rss_after_bytes', 'connected'] },
+  { id: 'idle-connect', title: 'Idle connections: time to establish 10000', scenario: 'idle', args: [], brokers: 'single', metric: 'connect_ms', unit: 'ms', better: 'lower', reuse: 'idle', columns: ['rate', 'p50_ms', 'p99_ms'] },
+  { id: 'cross-node', title: 'Cross-node fan-in QoS 0 (publishers on node 1, subscriber on node 2), vs Mosquitto single-node fan-in', scenario: 'cross-node', args: [], brokers: 'cluster', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'cross-node-qos1', title: 'Cross-node QoS 1 (1 publisher on node 1, subscriber on node 2), vs Mosquitto single-node QoS 1', scenario: 'cross-node', args: ['--qos', '1', '--publishers', '1'], brokers: 'cluster', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'qos1', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'retained', title: 'Retained lookup: wildcard subscribe over 10000 retained topics', scenario: 'retained', args: ['--count', '10000'], brokers: 'all', metric: 'lookup_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
+  { id: 'retained-100k', title: 'Retained lookup over 100000 retained topics, Roost cluster (target < 1 s)', scenario: 'retained', args: ['--count', '100000', '--timeout', '120'], brokers: 'roost-cluster', metric: 'lookup_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
+  { id: 'session', title: 'Session resume: reconnect and drain 5000 QoS 1 messages queued offline', scenario: 'session', args: ['--count', '5000'], brokers: 'all', metric: 'drain_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
+];
