@@ -19,10 +19,12 @@ export type Action =
   /** Close the network connection; on v5 after a DISCONNECT carrying `reasonCode` when `notify`. */
   | { type: 'close'; reasonCode: ReasonCode; reason: string; notify: boolean }
   | { type: 'attach'; request: AttachRequest }
-  /** `qos2PacketId`: a QoS 2 PUBLISH's packet id, remembered as received once the message is routed. */
+  /** `qos2PacketId`: a QoS 2 PUBLISH's packet id, recorded with the message's id before it is routed. */
   | { type: 'publish'; message: Message; qos2PacketId?: number }
   /** Registers a filter; the SUBACK waits for it, so what is published after the SUBACK reaches it. */
   | { type: 'subscribe'; filter: string; options: SubscriptionOptions }
   /** Sends the retained messages matching a filter just subscribed, after its SUBACK. */
   | { type: 'send-retained'; filter: string; options: SubscriptionOptions }
-  | { type: 'unsubscribe'; filter: string };
+  | { type: 'unsubscribe'; filter: string }
+  /** The actions after this one wait until the session's changes so far are durable. */
+  | { type: 'persist' };

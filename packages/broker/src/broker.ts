@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Packet } from 'mqtt-packet';
 import { ReasonCode, isExpired, type Message, type QoS, type SubscriptionOptions } from '@roost/protocol';
 import {
@@ -53,6 +53,9 @@ export class Broker implements ConnectionHost, ClusterHost {
   private readonly epochs = new Map<string, number>();
   /** CONNECTs for one client id are resolved one after another, so exactly one wins. */
   private readonly attaching = new Map<string, Promise<void>>();
+  /** QoS 2 message ids: random per process, so a restarted node never reuses one. */
+  private readonly messageIdPrefix = `${randomBytes(6).toString('base64url')}.`;
+  private messageIdCounter = 0;
   private readonly servers: Server[] = [];
   private readonly cluster: ClusterNode | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -171,6 +174,11 @@ export class Broker implements ConnectionHost, ClusterHost {
         return this.sendRetained(connection, action.filter, action.options);
       case 'unsubscribe':
         return this.unsubscribe(connection.clientId, action.filter);
+      case 'persist': {
+        const session = connection.channel.session;
+        if (session) this.keeper.touch(session);
+        return this.keeper.pending ? this.keeper.flushed() : undefined;
+      }
       case 'send':
       case 'close':
         connection.run([action]);
@@ -340,26 +348,24 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   /**
-   * A client's PUBLISH. For QoS 2 the packet id joins the session's received ids only once the
-   * message is routed and durable, and is stored before the PUBREC goes out [MQTT-4.3.3-10].
-   * Remembered on arrival, it reached the store in the same flush as the session's other
-   * changes while forwards to peers were still in flight: when this node died or a peer was
-   * unreachable before acknowledging them, the client's resend (same packet id, DUP) found the
-   * id and got a PUBREC without the message being routed again, so a completed message never
-   * reached the subscribers behind those forwards. Now such a resend is routed again: those
-   * subscribers get it, and the ones that already had it may get it twice.
+   * A client's PUBLISH. A QoS 2 message gets a cluster-unique id, recorded with its packet id
+   * in the publisher's session and made durable before routing starts. If this node dies
+   * mid-routing, the client's resend (same packet id, on any node) is routed again under the
+   * same id, and every session that already has the message skips it (`deliverTo`): the
+   * subscribers the first routing missed get it, the others do not get it twice.
    */
   private publishFromClient(connection: Connection, message: Message, qos2PacketId: number | undefined): Promise<unknown> | undefined {
-    const routed = this.publish(message);
-    if (qos2PacketId === undefined) return routed;
-    const remember = () => {
-      const session = connection.channel.session;
-      if (!session) return undefined;
-      session.inboundQos2.add(qos2PacketId);
+    if (qos2PacketId === undefined) return this.publish(message);
+    const session = connection.channel.session!;
+    let id = session.inboundQos2.get(qos2PacketId);
+    if (id === undefined) {
+      id = `${this.messageIdPrefix}${(++this.messageIdCounter).toString(36)}`;
+      session.inboundQos2.set(qos2PacketId, id);
       this.keeper.touch(session);
-      return this.keeper.flushed();
-    };
-    return routed ? routed.then(remember) : remember();
+    }
+    message.id = id;
+    if (!this.keeper.pending) return this.publish(message);
+    return this.keeper.flushed().then(() => this.publish(message));
   }
 
   /**
@@ -393,13 +399,15 @@ export class Broker implements ConnectionHost, ClusterHost {
 
   private deliverTo(clientId: string, delivery: Delivery): void {
     const connection = this.connections.get(clientId);
+    const id = delivery.message.id;
+    const session = connection?.channel.session ?? this.keeper.held.get(clientId);
+    if (id !== undefined && session && !session.firstSight(id)) return; // a copy routed again (publishFromClient)
     if (connection) {
       connection.deliver(delivery);
       this.keeper.touch(connection.channel.session!);
       return;
     }
     // [MQTT-3.1.2-5] an offline persistent session keeps QoS 1/2 messages; QoS 0 is not queued.
-    const session = this.keeper.held.get(clientId);
     if (!session || delivery.qos === 0) return;
     const { limits } = this.ctx;
     const dropped = session.enqueue(delivery, limits.maxQueuedMessages, limits.queueOverflow);

@@ -16,6 +16,7 @@ export function encodeMessage(message: Message): WireMessage {
   if (message.properties) wire.properties = encodeProperties(message.properties);
   if (message.expiresAt !== undefined) wire.expiresAt = message.expiresAt;
   if (message.origin !== undefined) wire.origin = message.origin;
+  if (message.id !== undefined) wire.id = message.id;
   return wire;
 }
 
@@ -25,6 +26,7 @@ export function decodeMessage(wire: WireMessage): Message {
   if (wire.properties) message.properties = decodeProperties(wire.properties);
   if (wire.expiresAt !== undefined) message.expiresAt = wire.expiresAt;
   if (wire.origin !== undefined) message.origin = wire.origin;
+  if (wire.id !== undefined) message.id = wire.id;
   return message;
 }
 
@@ -33,7 +35,7 @@ export function decodeMessage(wire: WireMessage): Message {
  * message size limit without serialising twice.
  */
 export function wireSize(message: WireMessage): number {
-  let size = 16 + Buffer.byteLength(message.topic) + message.payload.length + (message.origin?.length ?? 0);
+  let size = 16 + Buffer.byteLength(message.topic) + message.payload.length + (message.origin?.length ?? 0) + (message.id?.length ?? 0);
   const p = message.properties;
   if (p) {
     size += (p.contentType?.length ?? 0) + (p.responseTopic?.length ?? 0) + (p.correlationData?.length ?? 0);

@@ -36,6 +36,7 @@ export interface WireMessage {
   properties?: WireProperties | null;
   expiresAt?: number;
   origin?: string;
+  id?: string;
 }
 
 export interface WireBatch {

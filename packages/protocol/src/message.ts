@@ -26,6 +26,12 @@ export interface Message {
   expiresAt?: number;
   /** Client id of the publisher, for No Local. */
   origin?: string;
+  /**
+   * Cluster-unique id of a QoS 2 message from a client, kept with the publisher's QoS 2
+   * state: when a resend must be routed again (its first routing may have been cut short by
+   * a node's death), sessions that already have it recognise it and skip it.
+   */
+  id?: string;
 }
 
 /** Options a client attached to one subscription (v5 3.8.3.1; v3 uses only qos). */

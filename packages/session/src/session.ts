@@ -32,6 +32,13 @@ export type OverflowPolicy = 'drop-oldest' | 'drop-newest';
 export const NEVER_EXPIRES = 0xffffffff;
 
 /**
+ * How many message ids a session remembers. A resend is routed again within seconds of a
+ * node's death; a session that received more identified (QoS 2) messages than this in that
+ * time could see one twice.
+ */
+export const RECENT_IDS_KEPT = 256;
+
+/**
  * The state that outlives a network connection (MQTT 5 4.1): subscriptions, unacknowledged
  * and queued outbound messages, and inbound QoS 2 packet ids awaiting PUBREL.
  */
@@ -43,8 +50,14 @@ export class Session {
   /** Insertion order is send order: resumption resends in it [MQTT-4.6.0-1]. */
   readonly inflight = new Map<number, Inflight>();
   readonly queue = new Fifo<Delivery>();
-  /** Packet ids of QoS 2 PUBLISHes received and not yet released [MQTT-4.3.3-9]. */
-  readonly inboundQos2 = new Set<number>();
+  /**
+   * QoS 2 PUBLISHes received and not yet released [MQTT-4.3.3-9]: packet id → the message id
+   * given on first receipt, so that a resend routed again carries the same id.
+   */
+  readonly inboundQos2 = new Map<number, string>();
+  /** Ids of the last RECENT_IDS_KEPT identified messages delivered to this session, oldest first. */
+  private readonly recentIds: string[] = [];
+  private readonly recentIdSet = new Set<string>();
   /** Epoch ms of the last disconnection; undefined while connected. */
   disconnectedAt: number | undefined;
   private nextPacketId = 1;
@@ -52,6 +65,23 @@ export class Session {
   constructor(clientId: string, expiryInterval: number) {
     this.clientId = clientId;
     this.expiryInterval = expiryInterval;
+  }
+
+  /**
+   * True the first time a message id reaches this session, false when it is a copy of one it
+   * already got (a QoS 2 message routed again after a node died mid-routing).
+   */
+  firstSight(id: string): boolean {
+    if (this.recentIdSet.has(id)) return false;
+    this.recentIds.push(id);
+    this.recentIdSet.add(id);
+    if (this.recentIds.length > RECENT_IDS_KEPT) this.recentIdSet.delete(this.recentIds.shift()!);
+    return true;
+  }
+
+  /** The remembered message ids, oldest first, for the store. */
+  get recentMessageIds(): readonly string[] {
+    return this.recentIds;
   }
 
   /** A packet id not used by any in-flight message, or undefined when all 65535 are taken. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session, type Delivery } from '@roost/session';
+import { RECENT_IDS_KEPT, Session, type Delivery } from '@roost/session';
 
 function delivery(n: number, shared: boolean): Delivery {
   const d: Delivery = { message: { topic: `t/${n}`, payload: Buffer.from(String(n)), qos: 1, retain: false }, qos: 1, retain: false };
@@ -26,4 +26,14 @@ test('forget removes exactly the given deliveries and keeps the queue order of t
   session.forget(new Set([ds[0]!, ds[2]!]));
   assert.equal(session.inflight.size, 0);
   assert.deepEqual([...session.queue], [ds[1], ds[3]]);
+});
+
+test('firstSight: true once per message id, remembering the last RECENT_IDS_KEPT ids', () => {
+  const session = new Session('c', 60);
+  assert.equal(session.firstSight('a'), true);
+  assert.equal(session.firstSight('a'), false);
+  for (let i = 0; i < RECENT_IDS_KEPT; i++) session.firstSight(`n${i}`);
+  assert.equal(session.recentMessageIds.length, RECENT_IDS_KEPT);
+  assert.equal(session.firstSight('a'), true); // forgotten: the window is bounded
+  assert.equal(session.firstSight(`n${RECENT_IDS_KEPT - 1}`), false);
 });

@@ -18,6 +18,7 @@ interface StoredMessage {
   properties?: StoredProperties;
   expiresAt?: number;
   origin?: string;
+  id?: string;
 }
 
 interface StoredDelivery {
@@ -57,6 +58,7 @@ function toStoredMessage(message: Message): StoredMessage {
   }
   if (message.expiresAt !== undefined) stored.expiresAt = message.expiresAt;
   if (message.origin !== undefined) stored.origin = message.origin;
+  if (message.id !== undefined) stored.id = message.id;
   return stored;
 }
 
@@ -68,6 +70,7 @@ function fromStoredMessage(stored: StoredMessage): Message {
   }
   if (stored.expiresAt !== undefined) message.expiresAt = stored.expiresAt;
   if (stored.origin !== undefined) message.origin = stored.origin;
+  if (stored.id !== undefined) message.id = stored.id;
   return message;
 }
 

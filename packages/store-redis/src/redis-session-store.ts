@@ -89,12 +89,12 @@ export class RedisSessionStore implements SessionStore {
   async get(clientId: string): Promise<Session | undefined> {
     const keys = this.keys(clientId);
     // One MULTI: a snapshot, never half of a concurrent put.
-    const read = this.client.multi().hgetall(keys.session).hgetall(keys.inflight).lrange(keys.queue, 0, -1).smembers(keys.inbound);
+    const read = this.client.multi().hgetall(keys.session).hgetall(keys.inflight).lrange(keys.queue, 0, -1).hgetall(keys.inbound);
     const [fields, inflight, queue, inbound] = (await guard('get', () => read.exec().then(execReplies))) as [
       Record<string, string>,
       Record<string, string>,
       string[],
-      string[],
+      Record<string, string>,
     ];
     if (fields.v === undefined) return undefined;
     return rebuildSession(clientId, fields, inflight, queue, inbound);
@@ -113,7 +113,7 @@ export class RedisSessionStore implements SessionStore {
       transaction.hset(keys.inflight, entries);
     }
     if (session.queue.length > 0) transaction.rpush(keys.queue, ...Array.from(session.queue, encodeDelivery));
-    if (session.inboundQos2.size > 0) transaction.sadd(keys.inbound, ...session.inboundQos2);
+    if (session.inboundQos2.size > 0) transaction.hset(keys.inbound, Object.fromEntries(session.inboundQos2));
     await guard('put', () => {
       // Issued in this order without awaiting in between, so one connection sends them in it.
       const writes: Promise<unknown>[] = [this.client.sadd(this.allKey, clientId)];
@@ -168,6 +168,7 @@ function sessionFields(session: Session): Record<string, string> {
     subscriptions: JSON.stringify([...session.subscriptions]),
   };
   if (session.disconnectedAt !== undefined) fields.disconnectedAt = String(session.disconnectedAt);
+  if (session.recentMessageIds.length > 0) fields.recentIds = JSON.stringify(session.recentMessageIds);
   return fields;
 }
 
@@ -180,7 +181,7 @@ function rebuildSession(
   fields: Record<string, string>,
   inflight: Record<string, string>,
   queue: string[],
-  inbound: string[],
+  inbound: Record<string, string>,
 ): Session {
   const session = new Session(clientId, Number(fields.expiryInterval));
   if (fields.disconnectedAt !== undefined) session.disconnectedAt = Number(fields.disconnectedAt);
@@ -189,6 +190,7 @@ function rebuildSession(
   }
   for (const [id, entry] of decodeInflight(inflight)) session.inflight.set(id, entry);
   for (const text of queue) session.queue.push(decodeDelivery(text));
-  for (const id of inbound) session.inboundQos2.add(Number(id));
+  for (const [packetId, messageId] of Object.entries(inbound)) session.inboundQos2.set(Number(packetId), messageId);
+  for (const id of JSON.parse(fields.recentIds ?? '[]') as string[]) session.firstSight(id);
   return session;
 }

@@ -61,7 +61,8 @@ describe('RedisSessionStore', () => {
     session.inflight.set(2, { phase: 'pubrel', delivery: delivery('a/2', Buffer.alloc(0)) });
     session.inflight.set(17, { phase: 'publish', delivery: delivery('b/3', Buffer.from('three')) });
     for (const n of [1, 2, 3]) session.queue.push(delivery(`b/q${n}`, Buffer.from([n, 0xff])));
-    session.inboundQos2.add(5).add(65535);
+    session.inboundQos2.set(5, 'n1:1').set(65535, 'n1:2');
+    session.firstSight('n1:0');
     await store.put(session);
 
     const found = await store.get(session.clientId);
@@ -74,7 +75,8 @@ describe('RedisSessionStore', () => {
     assert.ok(Buffer.isBuffer(found.inflight.get(300)!.delivery.message.payload));
     assert.ok(Buffer.isBuffer(found.inflight.get(300)!.delivery.message.properties!.correlationData));
     assert.deepEqual([...found.queue], [...session.queue]);
-    assert.deepEqual([...found.inboundQos2].sort((a, b) => a - b), [5, 65535]);
+    assert.deepEqual([...found.inboundQos2].sort((a, b) => a[0] - b[0]), [[5, 'n1:1'], [65535, 'n1:2']]);
+    assert.deepEqual(found.recentMessageIds, ['n1:0']);
     // A rebuilt session never hands out an id that is still in flight.
     assert.equal(found.allocatePacketId(), 1);
     assert.equal(found.allocatePacketId(), 3);
@@ -127,7 +129,7 @@ describe('RedisSessionStore', () => {
     const session = new Session('slot-me', 60);
     session.queue.push(delivery('t/1', Buffer.from('1')));
     session.inflight.set(1, { phase: 'publish', delivery: delivery('t/0', Buffer.from('0')) });
-    session.inboundQos2.add(4);
+    session.inboundQos2.set(4, 'n1:4');
     await store.put(session);
     const keys = await client.keys(`${prefix}*`);
     const sessionKeys = keys.filter((key) => key.includes('{'));

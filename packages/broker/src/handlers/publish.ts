@@ -23,11 +23,11 @@ export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
     throw new ProtocolError(ReasonCode.ProtocolError, 'PUBLISH from a client with a subscription identifier'); // [MQTT-3.3.4-6]
   }
   const session = ch.session!;
-  if (packet.qos === 2 && session.inboundQos2.has(packet.messageId!)) {
-    // [MQTT-4.3.3-10] a resent QoS 2 PUBLISH before PUBREL is not delivered again.
-    return [{ type: 'send', packet: { cmd: 'pubrec', messageId: packet.messageId } }];
-  }
-  if (packet.qos === 2 && session.inboundQos2.size >= ch.ctx.limits.receiveMaximum) {
+  // A resend of a QoS 2 message already received (not yet released) is routed again under the
+  // id it got on first receipt: its first routing may have been cut short by a node's death,
+  // and sessions that have it skip the copy [MQTT-4.3.3-10].
+  const resend = packet.qos === 2 && session.inboundQos2.has(packet.messageId!);
+  if (packet.qos === 2 && !resend && session.inboundQos2.size >= ch.ctx.limits.receiveMaximum) {
     throw new ProtocolError(ReasonCode.ReceiveMaximumExceeded, 'more unreleased QoS 2 messages than Receive Maximum'); // [MQTT-3.3.4-7]
   }
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -36,8 +36,7 @@ export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
   }
 
   const message = messageFromPublish({ ...packet, topic, payload }, ch.clientId, ch.ctx.now());
-  // The broker adds a QoS 2 packet id to the session's received ids only once the message is
-  // routed and durable, so that a resend after a failure is routed again (see Broker.publishFromClient).
+  // The broker records a QoS 2 packet id, with the message's id, before routing it (see Broker.publishFromClient).
   const actions: Action[] = [{ type: 'publish', message, ...(packet.qos === 2 ? { qos2PacketId: packet.messageId! } : {}) }];
   if (packet.qos === 1) {
     actions.push({ type: 'send', packet: ack(ch.version, 'puback', packet.messageId!) });

@@ -18,5 +18,8 @@ export function handlePubrec(ch: Channel, packet: IPubrecPacket): Action[] {
     return ch.drain();
   }
   inflight.phase = 'pubrel';
-  return [{ type: 'send', packet: ack(ch.version, 'pubrel', messageId) }];
+  // The PUBREL waits until the new phase is stored. The client hands the message on when it
+  // gets the PUBREL; were this node to die before storing the phase, the session resumed
+  // elsewhere would send the PUBLISH again, and the client would take it as a new message.
+  return [{ type: 'persist' }, { type: 'send', packet: ack(ch.version, 'pubrel', messageId) }];
 }
