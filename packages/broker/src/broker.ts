@@ -418,7 +418,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   private retain(message: Message): Promise<void> {
     // [MQTT-3.3.1-6] an empty retained payload clears; [MQTT-3.3.1-5] otherwise it replaces.
     const store = isSysTopic(message.topic) ? this.sysRetained : this.retained;
-    return message.payload.length === 0 ? store.delete(message.topic) : store.set({ ...message, origin: undefined });
+    return message.payload.length === 0 ? store.delete(message.topic) : store.set({ ...message, origin: undefined, id: undefined });
   }
 
   private async subscribe(connection: Connection, filter: string, options: SubscriptionOptions): Promise<void> {
