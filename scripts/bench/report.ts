@@ -57,7 +57,8 @@ function table(results: Results, run: PlannedRun): string {
     const result = results[run.id]![name]!;
     if (typeof result.failed === 'string') return [name, `failed: ${result.failed}`, '–', ...run.columns.map(() => '–'), '–'];
     const value = figure(result, run.metric);
-    return [name, fmt(value), fmtRatio(ratio(value, base)), ...run.columns.map((c) => fmt(result[c])), fmt(result.errors)];
+    const incomplete = typeof result.missing === 'number' ? ` (incomplete: ${fmt(result.messages)} of ${fmt(result.count)} arrived)` : '';
+    return [name, `${fmt(value)}${incomplete}`, fmtRatio(ratio(value, base)), ...run.columns.map((c) => fmt(result[c])), fmt(result.errors)];
   });
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
@@ -125,8 +126,19 @@ function targets(results: Results): TargetRow[] {
     row('<= 5 KB broker memory per idle connection', get('idle', 'roost', 'bytes_per_connection'), (v) => v <= 5120, (v) => `${fmt(v)} bytes (Mosquitto ${fmt(get('idle', 'mosquitto', 'bytes_per_connection'))})`),
     row('10k connections established at least as fast as Mosquitto', rel('idle', 'roost', 'connect_ms'), (v) => v <= 1, (v) => `${x(v)} Mosquitto's time`),
     row('cross-node fan-in >= 0.5x Mosquitto single-node fan-in', ratio(get('cross-node', 'roost-cluster', 'rate'), get('fan-in', 'mosquitto', 'rate')), (v) => v >= 0.5, x),
-    row('wildcard subscribe over 100k retained, cluster: under 1 s', get('retained-100k', 'roost-cluster', 'lookup_ms'), (v) => v < 1000, (v) => `${fmt(v)} ms`),
+    retained100k(results),
   ];
+}
+
+function retained100k(results: Results): TargetRow {
+  const target = 'wildcard subscribe over 100k retained, cluster: under 1 s';
+  const result = results['retained-100k']?.['roost-cluster'];
+  const ms = figure(result, 'lookup_ms');
+  if (ms === undefined) return { target, measured: 'not measured', met: undefined };
+  if (typeof result?.missing === 'number') {
+    return { target, measured: `incomplete: ${fmt(result.messages)} of ${fmt(result.count)} arrived (the last after ${fmt(ms)} ms; QoS 0 lookup, the rest dropped)`, met: false };
+  }
+  return { target, measured: `${fmt(ms)} ms`, met: ms < 1000 };
 }
 
 function notes(results: Results): string[] {
@@ -186,9 +198,13 @@ export function writeReport(root: URL, env: Environment, results: Results): void
     ...sections,
     '## Notes',
     '',
+    '- Roost is measured from the working tree as it stands during the run; while this run was made (around commit f314ec6) other engineers were landing broker and cluster changes, so the Roost figures belong to that moment.',
     '- Latency is end to end: the publisher writes its send time (wall clock with sub-millisecond precision, shared by the worker processes) into the payload; the subscriber records arrival minus send time in an HDR histogram (perf_hooks). Under flood the window bounds it (Little\'s law: about window / rate), so flood latencies compare brokers at the same window, not absolute responsiveness.',
     '- Mosquitto 2.0.11 with its default `max_inflight_messages 20` stops delivering queued outgoing QoS 2 messages once its in-flight slots fill at the end of a burst (reproduced with MQTT.js: 500 QoS 2 publishes, 20 delivered); its qos2 row therefore may show lost messages. With `max_inflight_messages 1000` the stall disappears; the comparison keeps the default.',
     '- Aedes in Redis mode runs as two processes on one Redis (aedes-persistence-redis, mqemitter-redis); both install and run on Node 24.',
+    '- Retained lookup subscribes at QoS 0. Roost drops QoS 0 deliveries to a client beyond 4 MB of unsent data (QOS0_BACKLOG_LIMIT in packages/broker/src/connection.ts), so a wildcard lookup over 100k retained messages (about 5 MB of PUBLISHes) loses the tail: that, not the lookup time, is what misses the 100k target.',
+    '- Roost in cluster mode: cross-node QoS 1 runs far below Aedes-Redis at a p50 of hundreds of ms (the publisher\'s PUBACK waits for the forward or store path), and the session drain is about 10x slower than single-node: the two places to profile first.',
+    '- A Roost node starts at a resident set of several hundred MB before any client connects (see rss_before_bytes in results.json); bytes per connection is the growth after 10000 connections, not the total.',
     '- Not profiled in this run: where a Roost target is missed, `node --cpu-prof services/edge/src/main.ts` under the same roost-bench scenario shows what bounds it.',
     ...(problems.length > 0 ? ['', 'Failures and losses in this run:', '', ...problems] : []),
     '',
