@@ -70,7 +70,7 @@ async function stopped(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function roostNode(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+async function roostNode(env: Record<string, string>, children: ChildProcess[] = []): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const child = started(process.execPath, [EDGE_MAIN], {
     ROOST_HOST: '127.0.0.1',
@@ -81,6 +81,7 @@ async function roostNode(env: Record<string, string>): Promise<{ child: ChildPro
     ROOST_MAX_QUEUED_MESSAGES: String(MAX_QUEUED),
     ...env,
   });
+  children.push(child);
   await waitForPort(port, child, 'roost');
   return { child, port };
 }
@@ -107,8 +108,16 @@ async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }>
 export async function startRoostCluster(): Promise<RunningBroker> {
   const redis = await startRedis();
   const env = { ROOST_REDIS_URL: redis.url, ROOST_REDIS_PREFIX: 'bench:', ROOST_CLUSTER_PORT: '0' };
-  const first = await roostNode({ ...env, ROOST_NODE_ID: 'bench-1' });
-  const second = await roostNode({ ...env, ROOST_NODE_ID: 'bench-2' });
+  const children: ChildProcess[] = [];
+  let first, second;
+  try {
+    first = await roostNode({ ...env, ROOST_NODE_ID: 'bench-1' }, children);
+    second = await roostNode({ ...env, ROOST_NODE_ID: 'bench-2' }, children);
+  } catch (error) {
+    await Promise.all(children.map(stopped));
+    await redis.stop();
+    throw error;
+  }
   return {
     name: 'roost-cluster',
     url: `mqtt://127.0.0.1:${first.port}`,
@@ -141,9 +150,10 @@ export async function startMosquitto(): Promise<RunningBroker> {
   };
 }
 
-async function aedesProcess(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+async function aedesProcess(env: Record<string, string>, children: ChildProcess[] = []): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const child = started(process.execPath, [AEDES_MAIN], { AEDES_PORT: String(port), ...env });
+  children.push(child);
   await waitForPort(port, child, 'aedes');
   return { child, port };
 }
@@ -155,8 +165,17 @@ export async function startAedes(): Promise<RunningBroker> {
 
 export async function startAedesRedis(): Promise<RunningBroker> {
   const redis = await startRedis();
-  const first = await aedesProcess({ AEDES_REDIS_URL: redis.url });
-  const second = await aedesProcess({ AEDES_REDIS_URL: redis.url });
+  const children: ChildProcess[] = [];
+  let first, second;
+  try {
+    first = await aedesProcess({ AEDES_REDIS_URL: redis.url }, children);
+    second = await aedesProcess({ AEDES_REDIS_URL: redis.url }, children);
+  } catch (error) {
+    // A half-started cluster must not outlive the attempt (it would keep this process alive).
+    await Promise.all(children.map(stopped));
+    await redis.stop();
+    throw error;
+  }
   return {
     name: 'aedes-redis',
     url: `mqtt://127.0.0.1:${first.port}`,
