@@ -46,11 +46,16 @@ export class Connection {
   private readonly parser = createParser();
   /**
    * Packets waiting while the connection is blocked: CONNECT awaits its session (clients may
-   * send packets before CONNACK), or a PUBLISH awaits durability so that acks keep their
-   * order [MQTT-4.6.0-2].
+   * send packets before CONNACK), or retained messages are being sent after a SUBACK.
    */
   private readonly queued: Packet[] = [];
   private blocked = false;
+  /**
+   * Settles when every response owed so far has gone out: the acks of earlier packets that
+   * wait for durability. Later responses are chained behind it, so acks keep packet order
+   * [MQTT-4.6.0-2]; undefined when nothing is owed.
+   */
+  private owed: Promise<void> | undefined;
   lastActivity = Date.now();
   readonly openedAt = Date.now();
   closed = false;
@@ -98,7 +103,7 @@ export class Connection {
 
   private process(packet: Packet): void {
     if (packet.cmd === 'connect') this.useVersion(packet);
-    this.run(this.channel.handle(packet));
+    this.respond(this.channel.handle(packet));
     if (this.channel.state === 'connecting') this.blocked = true;
     else if (!this.closed) this.host.touched(this);
   }
@@ -138,6 +143,46 @@ export class Connection {
     this.run(this.channel.deliver(delivery));
   }
 
+  /**
+   * A packet's effects (routing a message, changing subscriptions) happen at once, in packet
+   * order; its responses go out in packet order too, each once the durability it waits for is
+   * reached. A publisher's next messages are thus routed while earlier ones are still being
+   * stored or forwarded to peers, rather than one round trip per message.
+   */
+  private respond(actions: Action[]): void {
+    let effects = 0;
+    for (; effects < actions.length && isEffect(actions[effects]!); effects++) {
+      const pending = this.host.execute(this, actions[effects]!);
+      if (pending) this.owe(pending);
+    }
+    const responses = effects === 0 ? actions : actions.slice(effects);
+    if (this.owed === undefined) this.run(responses);
+    else if (responses.length > 0) this.chain(this.owed.then(() => this.run(responses)));
+  }
+
+  /** Later responses wait for `pending`; if it fails, the connection closes unacknowledged. */
+  private owe(pending: Promise<unknown>): void {
+    const durable = this.owed ? Promise.all([this.owed, pending]) : pending;
+    this.chain(
+      durable.then(
+        () => undefined,
+        (error: unknown) => {
+          if (this.closed) return;
+          // Without an ack the client sends the message again after reconnecting; nothing is lost.
+          this.host.log.warn({ err: error, clientId: this.clientId }, 'closing: message could not be made durable');
+          this.disconnect(ReasonCode.UnspecifiedError, 'the message could not be stored; send it again');
+        },
+      ),
+    );
+  }
+
+  private chain(next: Promise<void>): void {
+    this.owed = next;
+    void next.then(() => {
+      if (this.owed === next) this.owed = undefined;
+    });
+  }
+
   run(actions: Action[], from = 0): void {
     for (let i = from; i < actions.length; i++) {
       if (this.closed) return;
@@ -156,7 +201,7 @@ export class Connection {
     }
   }
 
-  /** The rest of `actions` (the ack) and later packets wait until the broker made the message durable. */
+  /** The rest of `actions` and later packets wait until `pending` settles. */
   private resumeAfter(pending: Promise<unknown>, actions: Action[], next: number): void {
     this.blocked = true;
     pending.then(
@@ -226,4 +271,9 @@ export class Connection {
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.host.detach(this);
   }
+}
+
+/** Actions that change broker state and may make the responses after them wait for durability. */
+function isEffect(action: Action): boolean {
+  return action.type === 'publish' || action.type === 'subscribe' || action.type === 'unsubscribe' || action.type === 'persist';
 }
