@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { IClientSubscribeOptions, IClientPublishOptions } from 'mqtt';
 import { startBroker, type TestBroker } from '../helpers/broker.ts';
 import { connect, end, Inbox, unique, type Received } from '../helpers/clients.ts';
+import { RawClient } from '../helpers/raw-client.ts';
 
 let server: TestBroker;
 before(async () => (server = await startBroker()));
@@ -169,3 +170,29 @@ describe('retained message expiry', { concurrency: true }, () => {
 function pairsOf(messages: Received[]): Array<[string, string]> {
   return messages.map((m) => [m.topic, m.payload.toString()]);
 }
+
+test('[MQTT-3.3.1-6] every retained message reaches a new QoS 0 subscriber that reads slowly: the replay waits for the socket, nothing is dropped', async () => {
+  const prefix = unique('replay');
+  const count = 400;
+  const payload = Buffer.alloc(20_000, 1); // 8 MB in all: twice the QoS 0 backlog limit
+  const publisher = await connect(server.url, { protocolVersion: 4 });
+  for (let i = 0; i < count; i++) publisher.publish(`${prefix}/${i}`, payload, { qos: 0, retain: true });
+  await publisher.publishAsync(`${prefix}/last`, payload, { qos: 1, retain: true });
+  await end(publisher);
+
+  const { client } = await RawClient.connect(server.port, 4);
+  client.socket.pause(); // read nothing while the broker replays
+  const sentBefore = server.broker.stats.messagesSent;
+  client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${prefix}/#`, qos: 0 }] });
+  // The replay stalls on the unread socket: poll the broker's count of PUBLISHes written until it stops moving.
+  let previous = -1;
+  while (server.broker.stats.messagesSent !== previous) {
+    previous = server.broker.stats.messagesSent;
+    await delay(100);
+  }
+  assert.ok(previous - sentBefore < count, 'the replay waited for the reader');
+  client.socket.resume();
+  const topics = new Set<string>();
+  while (topics.size < count + 1) topics.add((await client.next('publish')).topic);
+  await client.end();
+});

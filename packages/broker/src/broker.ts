@@ -439,9 +439,11 @@ export class Broker implements ConnectionHost, ClusterHost {
       this.log.warn({ err: error, filter }, 'retained lookup failed');
       return;
     }
-    const now = Date.now();
     for (const message of messages) {
-      if (isExpired(message, now)) continue;
+      const backlog = connection.writable();
+      if (backlog) await backlog;
+      if (connection.closed) return;
+      if (isExpired(message, Date.now())) continue;
       const delivery: Delivery = { message, qos: Math.min(message.qos, options.qos) as QoS, retain: true }; // [MQTT-3.3.1-8]
       if (options.subscriptionId !== undefined) delivery.subscriptionIds = [options.subscriptionId];
       connection.deliver(delivery);

@@ -134,6 +134,23 @@ export class Connection {
     this.drainQueued();
   }
 
+  /**
+   * Resolves once the socket's unsent data is under the QoS 0 backlog limit (or it closed):
+   * a long replay (retained messages) waits here instead of having its QoS 0 part dropped.
+   */
+  writable(): Promise<void> | undefined {
+    if (this.closed || this.socket.writableLength <= QOS0_BACKLOG_LIMIT) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
   deliver(delivery: Delivery): void {
     if (this.closed) return;
     if (delivery.qos === 0 && this.socket.writableLength > QOS0_BACKLOG_LIMIT) {
