@@ -2,6 +2,10 @@
 export class Fifo<T> {
   private items: (T | undefined)[] = [];
   private head = 0;
+  // A journal since the last mark(), so a store can write what changed rather than the whole queue.
+  private shiftedSinceMark = 0;
+  private pushedSinceMark = 0;
+  private lengthAtMark = 0;
 
   get length(): number {
     return this.items.length - this.head;
@@ -9,6 +13,7 @@ export class Fifo<T> {
 
   push(item: T): void {
     this.items.push(item);
+    this.pushedSinceMark++;
   }
 
   peek(): T | undefined {
@@ -19,6 +24,7 @@ export class Fifo<T> {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];
     this.items[this.head++] = undefined;
+    this.shiftedSinceMark++;
     // Compact once the dead prefix dominates, so memory follows the live length.
     if (this.head > 64 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
@@ -28,8 +34,27 @@ export class Fifo<T> {
   }
 
   clear(): void {
+    this.shiftedSinceMark += this.length;
     this.items = [];
     this.head = 0;
+  }
+
+  /** Starts a new journal: the store now holds exactly these items. */
+  mark(): void {
+    this.shiftedSinceMark = 0;
+    this.pushedSinceMark = 0;
+    this.lengthAtMark = this.length;
+  }
+
+  /**
+   * What changed since mark(): how many items to drop from the head of the stored copy, and
+   * the items to append to it; undefined when items pushed since were shifted off again (the
+   * change is then no cheaper than the whole queue).
+   */
+  changes(): { length: number; shifted: number; pushed: T[] } | undefined {
+    if (this.shiftedSinceMark > this.lengthAtMark) return undefined;
+    const pushed = this.pushedSinceMark === 0 ? [] : (this.items.slice(this.items.length - this.pushedSinceMark) as T[]);
+    return { length: this.lengthAtMark, shifted: this.shiftedSinceMark, pushed };
   }
 
   *[Symbol.iterator](): IterableIterator<T> {

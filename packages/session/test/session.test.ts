@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RECENT_IDS_KEPT, Session, type Delivery } from '@roost/session';
+import { Fifo, RECENT_IDS_KEPT, Session, type Delivery } from '@roost/session';
 
 function delivery(n: number, shared: boolean): Delivery {
   const d: Delivery = { message: { topic: `t/${n}`, payload: Buffer.from(String(n)), qos: 1, retain: false }, qos: 1, retain: false };
@@ -36,4 +36,17 @@ test('firstSight: true once per message id, remembering the last RECENT_IDS_KEPT
   assert.equal(session.recentMessageIds.length, RECENT_IDS_KEPT);
   assert.equal(session.firstSight('a'), true); // forgotten: the window is bounded
   assert.equal(session.firstSight(`n${RECENT_IDS_KEPT - 1}`), false);
+});
+
+test('Fifo.changes: items shifted from the head and pushed on the tail since mark(); undefined once new items were shifted too', () => {
+  const fifo = new Fifo<number>();
+  for (const n of [1, 2, 3]) fifo.push(n);
+  fifo.mark();
+  fifo.shift();
+  fifo.push(4);
+  assert.deepEqual(fifo.changes(), { length: 3, shifted: 1, pushed: [4] });
+  for (let i = 0; i < 3; i++) fifo.shift();
+  assert.equal(fifo.changes(), undefined);
+  fifo.mark();
+  assert.deepEqual(fifo.changes(), { length: 0, shifted: 0, pushed: [] });
 });

@@ -3,11 +3,12 @@
 // Keys, shown with the default prefix; C is the client id. The `{C}` hash tag puts one
 // session's keys in one Redis Cluster slot, so MULTI and the enqueue script may touch them all.
 //   roost:session:{C}       hash  v (schema version), expiryInterval, disconnectedAt (absent
-//                                 while connected), subscriptions (JSON [filter, options][])
+//                                 while connected), subscriptions (JSON [filter, options][]),
+//                                 recentIds (JSON, message ids lately delivered)
 //   roost:inflight:{C}      hash  packet id → JSON { order, phase, delivery }; `order` restores
 //                                 send order, which a hash does not keep [MQTT-4.6.0-1]
 //   roost:queue:{C}         list  JSON deliveries, oldest first
-//   roost:inbound:{C}       set   QoS 2 ids received, not yet released [MQTT-4.3.3-9]
+//   roost:inbound:{C}       hash  QoS 2 packet id received, not yet released → message id [MQTT-4.3.3-9]
 //   roost:sessions          set   every stored client id (count)
 //   roost:sessions:offline  set   client ids stored while disconnected (offline())
 //
@@ -41,6 +42,21 @@ return dropped
 `;
 
 const ENQUEUE_COMMAND = 'roostEnqueue';
+
+/**
+ * KEYS: queue list. ARGV: the length the writer last stored, items to drop from the head,
+ * then items to append. Refuses (and changes nothing) when the list is not as the writer last
+ * left it, e.g. after a failed write; the writer then rewrites the whole queue.
+ */
+const QUEUE_UPDATE_SCRIPT = `
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return redis.error_reply('ROOST_QUEUE_DIVERGED the stored queue changed') end
+if tonumber(ARGV[2]) > 0 then redis.call('LTRIM', KEYS[1], ARGV[2], -1) end
+if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end
+return 1
+`;
+
+// Beyond this many appended items a put rewrites the queue: Lua's unpack has a stack limit.
+const MAX_APPENDED_PER_UPDATE = 1000;
 const OFFLINE_SCAN_BATCH = 200;
 
 type RedisClient = Redis | Cluster;
@@ -62,6 +78,11 @@ export class RedisSessionStore implements SessionStore {
   private readonly prefix: string;
   private readonly allKey: string;
   private readonly offlineKey: string;
+  /**
+   * Sessions whose stored queue is what their Fifo recorded at its last mark(): their next put
+   * writes only the queue's change. Any failed put removes its session, forcing a full write.
+   */
+  private readonly inStep = new WeakSet<Session>();
 
   /** `client` stays the caller's to configure and quit; `prefix` namespaces every key. */
   constructor(client: RedisClient, prefix = 'roost:') {
@@ -97,14 +118,31 @@ export class RedisSessionStore implements SessionStore {
       Record<string, string>,
     ];
     if (fields.v === undefined) return undefined;
-    return rebuildSession(clientId, fields, inflight, queue, inbound);
+    const session = rebuildSession(clientId, fields, inflight, queue, inbound);
+    session.queue.mark();
+    this.inStep.add(session);
+    return session;
   }
 
   async put(session: Session): Promise<void> {
+    try {
+      await this.write(session);
+    } catch (error) {
+      this.inStep.delete(session); // what Redis holds is unknown now: the next write is whole
+      if (error instanceof Error && error.message.startsWith('ROOST_QUEUE_DIVERGED')) return this.write(session);
+      throw error;
+    }
+  }
+
+  private async write(session: Session): Promise<void> {
     const { clientId } = session;
     const keys = this.keys(clientId);
     const offline = session.disconnectedAt !== undefined;
-    const transaction = this.client.multi().del(keys.session, keys.inflight, keys.queue, keys.inbound);
+    // The queue can be long and changes at its ends: written as a change when this store wrote
+    // or read it last; the rest is small and rewritten.
+    const change = this.inStep.has(session) ? session.queue.changes() : undefined;
+    const incremental = change !== undefined && change.pushed.length <= MAX_APPENDED_PER_UPDATE;
+    const transaction = this.client.multi().del(keys.session, keys.inflight, keys.inbound, ...(incremental ? [] : [keys.queue]));
     transaction.hset(keys.session, sessionFields(session));
     if (session.inflight.size > 0) {
       let order = 0;
@@ -112,7 +150,17 @@ export class RedisSessionStore implements SessionStore {
       for (const [id, inflight] of session.inflight) entries[id] = encodeInflight(inflight, order++);
       transaction.hset(keys.inflight, entries);
     }
-    if (session.queue.length > 0) transaction.rpush(keys.queue, ...Array.from(session.queue, encodeDelivery));
+    if (incremental) {
+      if (change.shifted > 0 || change.pushed.length > 0) {
+        const update = [String(change.length), String(change.shifted), ...change.pushed.map(encodeDelivery)];
+        // EVAL, not EVALSHA: inside MULTI a NOSCRIPT (a restarted Redis) could not be retried.
+        transaction.eval(QUEUE_UPDATE_SCRIPT, 1, keys.queue, ...update);
+      }
+    } else if (session.queue.length > 0) {
+      transaction.rpush(keys.queue, ...Array.from(session.queue, encodeDelivery));
+    }
+    session.queue.mark();
+    this.inStep.add(session);
     if (session.inboundQos2.size > 0) transaction.hset(keys.inbound, Object.fromEntries(session.inboundQos2));
     await guard('put', () => {
       // Issued in this order without awaiting in between, so one connection sends them in it.

@@ -239,3 +239,51 @@ describe('when Redis is unavailable', () => {
     }
   });
 });
+
+describe('RedisSessionStore: queue written as a change', () => {
+  const topics = (session: Session | undefined) => [...session!.queue].map((d) => d.message.topic);
+
+  test('puts after the first write only what left the head and joined the tail; a read gives the same queue', async () => {
+    const prefix = freshPrefix();
+    const store = new RedisSessionStore(client, prefix);
+    const session = new Session('q1', 60);
+    for (const n of [1, 2, 3, 4]) session.queue.push(delivery(`t/${n}`, Buffer.from(String(n))));
+    await store.put(session);
+    session.queue.shift();
+    session.queue.shift();
+    for (const n of [5, 6]) session.queue.push(delivery(`t/${n}`, Buffer.from(String(n))));
+    await store.put(session);
+    assert.deepEqual(topics(await store.get('q1')), ['t/3', 't/4', 't/5', 't/6']);
+    // A session read back is in step too: its next change is written as a change.
+    const read = (await store.get('q1'))!;
+    read.queue.shift();
+    read.queue.push(delivery('t/7', Buffer.from('7')));
+    await store.put(read);
+    assert.deepEqual(topics(await store.get('q1')), ['t/4', 't/5', 't/6', 't/7']);
+  });
+
+  test('items pushed and shifted again since the last write: the queue is rewritten whole', async () => {
+    const store = new RedisSessionStore(client, freshPrefix());
+    const session = new Session('q2', 60);
+    session.queue.push(delivery('t/1', Buffer.from('1')));
+    await store.put(session);
+    session.queue.push(delivery('t/2', Buffer.from('2')));
+    session.queue.shift();
+    session.queue.shift();
+    session.queue.push(delivery('t/3', Buffer.from('3')));
+    await store.put(session);
+    assert.deepEqual(topics(await store.get('q2')), ['t/3']);
+  });
+
+  test('a stored queue that is not as this writer left it is detected and rewritten whole', async () => {
+    const prefix = freshPrefix();
+    const store = new RedisSessionStore(client, prefix);
+    const session = new Session('q3', 60);
+    for (const n of [1, 2]) session.queue.push(delivery(`t/${n}`, Buffer.from(String(n))));
+    await store.put(session);
+    await client.rpush(`${prefix}queue:{q3}`, 'foreign'); // e.g. a write this node believes failed
+    session.queue.shift();
+    await store.put(session);
+    assert.deepEqual(topics(await store.get('q3')), ['t/2']);
+  });
+});
