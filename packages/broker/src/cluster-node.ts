@@ -122,20 +122,29 @@ export class ClusterNode {
     return this.peers.get(nodeId);
   }
 
-  /** Sends the message once to every other node with direct subscribers for its topic. */
+  /**
+   * Sends the message once to every other node with direct subscribers for its topic.
+   * QoS 0 goes without a promise per message; QoS 1/2 resolves when every peer has it.
+   */
   forward(message: Message): Promise<unknown> | undefined {
     const nodes = this.replica.remoteNodes(message.topic, this.nodeId);
     if (nodes.size === 0) return undefined;
+    const { transport } = this.ports;
     const sends: Promise<void>[] = [];
     for (const nodeId of nodes) {
-      sends.push(
-        this.peer(nodeId).then((peer) => {
-          if (peer) return this.ports.transport.forward(peer, message);
-          this.log.warn({ peer: nodeId }, 'route to an unknown node skipped');
-        }),
-      );
+      const peer = this.peers.get(nodeId);
+      if (peer && message.qos === 0) transport.post(peer, message);
+      else if (peer) sends.push(transport.forward(peer, message));
+      else sends.push(this.forwardToNewPeer(nodeId, message));
     }
-    return Promise.all(sends);
+    return sends.length > 0 ? Promise.all(sends) : undefined;
+  }
+
+  /** A route names a node this one has not met yet: look it up first. */
+  private async forwardToNewPeer(nodeId: string, message: Message): Promise<void> {
+    const peer = await this.peer(nodeId);
+    if (peer) return this.ports.transport.forward(peer, message);
+    this.log.warn({ peer: nodeId }, 'route to an unknown node skipped');
   }
 
   /** Every matching shared group gets the message at exactly one member, anywhere in the cluster. */

@@ -39,6 +39,8 @@ export interface ClusterTransport {
    * cannot be reached within the retry budget or its bounded buffer is full.
    */
   forward(peer: Peer, message: Message): Promise<void>;
+  /** As forward, for a message no one waits on (QoS 0): failures are only counted. */
+  post(peer: Peer, message: Message): void;
   takeover(peer: Peer, clientId: string, epoch: number): Promise<{ released: boolean }>;
   dispatchShared(peer: Peer, group: string, filter: string, message: Message, onlineOnly?: boolean): Promise<boolean>;
   /** Forget a peer (it died or left): fail what waits for it and free its buffer. */

@@ -90,16 +90,29 @@ export class PeerLink {
   }
 
   forward(message: Message): Promise<void> {
-    if (this.closed) return Promise.reject(new PeerUnavailableError(this.nodeId, 'link closed'));
-    if (this.queue.length + this.inFlightMessages >= this.options.maxBufferedMessages) {
-      this.options.stats.droppedMessages += 1;
-      return Promise.reject(new PeerUnavailableError(this.nodeId, `buffer full (${this.options.maxBufferedMessages} messages)`));
-    }
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     const wire = encodeMessage(message);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ wire, size: wireSize(wire), resolve, reject });
       this.scheduleFlush();
     });
+  }
+
+  /** As forward(), with nobody waiting for the ack: no promise per message (QoS 0). */
+  post(message: Message): void {
+    if (this.refusal()) return;
+    const wire = encodeMessage(message);
+    this.queue.push({ wire, size: wireSize(wire), resolve: ignore, reject: ignore });
+    this.scheduleFlush();
+  }
+
+  /** Why a message cannot be taken now (counted as dropped when the buffer is full). */
+  private refusal(): PeerUnavailableError | undefined {
+    if (this.closed) return new PeerUnavailableError(this.nodeId, 'link closed');
+    if (this.queue.length + this.inFlightMessages < this.options.maxBufferedMessages) return undefined;
+    this.options.stats.droppedMessages += 1;
+    return new PeerUnavailableError(this.nodeId, `buffer full (${this.options.maxBufferedMessages} messages)`);
   }
 
   /**
@@ -272,3 +285,5 @@ export class PeerLink {
     this[name] = undefined;
   }
 }
+
+function ignore(): void {}

@@ -84,6 +84,10 @@ export class GrpcClusterTransport implements ClusterTransport {
     return this.link(peer).forward(message);
   }
 
+  post(peer: Peer, message: Message): void {
+    this.link(peer).post(message);
+  }
+
   async takeover(peer: Peer, clientId: string, epoch: number): Promise<{ released: boolean }> {
     const reply = await this.call(peer, clusterService.Takeover, { clientId, epoch });
     return { released: reply.released };

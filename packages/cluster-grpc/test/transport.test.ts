@@ -220,3 +220,20 @@ test('a graceful stop acks what the peer took before ending the streams', async 
 
   assert.equal(a.transport.stats.forwardedMessages, 1);
 });
+
+test('post sends in order with forwards, without waiting; past a full buffer it only counts the drop', async () => {
+  const a = await startTransport('a');
+  const b = await startTransport('b');
+  const peer = { nodeId: 'b', address: b.address };
+  a.transport.post(peer, message('t/0'));
+  a.transport.post(peer, message('t/1'));
+  await a.transport.forward(peer, message('t/2')); // acked in batch order: the posts are in by now
+  assert.deepEqual(b.handlers.messages().map((m) => m.topic), ['t/0', 't/1', 't/2']);
+
+  const c = await startTransport('c', { maxBufferedMessages: 1, retryTimeoutMs: 60_000 });
+  const gone = { nodeId: 'gone', address: `127.0.0.1:${await freePort()}` };
+  c.transport.post(gone, message('t/0'));
+  c.transport.post(gone, message('t/1'));
+  assert.equal(c.transport.stats.droppedMessages, 1);
+  c.transport.dropPeer('gone');
+});
