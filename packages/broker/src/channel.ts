@@ -277,7 +277,9 @@ export class Channel {
     };
     if (messageId !== undefined) packet.messageId = messageId;
     if (this.version === 5) this.addPublishProperties(packet, delivery);
-    const perSubscriber = dup || packet.properties?.topicAlias !== undefined || packet.properties?.subscriptionIdentifier !== undefined || message.expiresAt !== undefined;
+    // Retained copies are not cached: a stored retained message would keep its encodings.
+    const perSubscriber =
+      dup || delivery.retain || packet.properties?.topicAlias !== undefined || packet.properties?.subscriptionIdentifier !== undefined || message.expiresAt !== undefined;
     const data = encodePublish(packet, message, this.version, !perSubscriber);
     if (this.clientMaximumPacketSize !== undefined && data.length > this.clientMaximumPacketSize) {
       if (packet.properties?.topicAlias !== undefined && packet.topic !== '') this.outboundAliases?.forget(message.topic);

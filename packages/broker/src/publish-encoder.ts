@@ -10,8 +10,15 @@ import type { Message, ProtocolVersion } from '@roost/protocol';
  * Only packets with nothing per subscriber are shared: no subscription identifiers, no topic
  * alias, no DUP, and no Message Expiry Interval (its remaining seconds change as time passes).
  * The caller decides that, and passes `shareable`.
+ *
+ * The encodings hang off the message under a symbol: as cheap as encoding once when there is
+ * a single subscriber (a WeakMap doubled that cost), and gone with the message.
  */
-const encoded = new WeakMap<Message, Array<Buffer | undefined>>();
+const ENCODED = Symbol('roost.encoded');
+
+interface EncodedMessage extends Message {
+  [ENCODED]?: Array<Buffer | undefined>;
+}
 
 function variant(version: ProtocolVersion, qos: number, retain: boolean): number {
   return ((version - 3) * 3 + qos) * 2 + (retain ? 1 : 0);
@@ -26,11 +33,7 @@ function lengthFieldSize(bytes: Buffer): number {
 
 export function encodePublish(packet: IPublishPacket, message: Message, version: ProtocolVersion, shareable: boolean): Buffer {
   if (!shareable) return generate(packet, { protocolVersion: version });
-  let variants = encoded.get(message);
-  if (!variants) {
-    variants = [];
-    encoded.set(message, variants);
-  }
+  const variants = ((message as EncodedMessage)[ENCODED] ??= []);
   const key = variant(version, packet.qos, packet.retain);
   let bytes = variants[key];
   if (!bytes) {
