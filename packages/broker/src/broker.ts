@@ -56,6 +56,8 @@ export class Broker implements ConnectionHost, ClusterHost {
   /** QoS 2 message ids: random per process, so a restarted node never reuses one. */
   private readonly messageIdPrefix = `${randomBytes(6).toString('base64url')}.`;
   private messageIdCounter = 0;
+  /** One function for the router's per-message online checks, not a closure per message. */
+  private readonly isOnline = (clientId: string): boolean => this.connections.has(clientId);
   private readonly servers: Server[] = [];
   private readonly cluster: ClusterNode | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -392,7 +394,7 @@ export class Broker implements ConnectionHost, ClusterHost {
 
   /** Local subscribers only; resolves when persistent sessions it touched are stored. */
   private deliverLocal(message: Message, withShared: boolean): Promise<void> | undefined {
-    const deliveries = this.router.route(message, (id) => this.connections.has(id), withShared);
+    const deliveries = this.router.route(message, this.isOnline, withShared);
     for (const [clientId, delivery] of deliveries) this.deliverTo(clientId, delivery);
     return this.keeper.pending && message.qos > 0 ? this.keeper.flushed() : undefined;
   }
@@ -465,9 +467,8 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   async onSharedDispatch(group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {
-    const isOnline = (id: string) => this.connections.has(id);
-    const picked = this.router.pickShared(group, filter, message, isOnline, options.exclude);
-    if (!picked || (options.onlineOnly && !isOnline(picked[0]))) return false;
+    const picked = this.router.pickShared(group, filter, message, this.isOnline, options.exclude);
+    if (!picked || (options.onlineOnly && !this.isOnline(picked[0]))) return false;
     this.deliverTo(picked[0], picked[1]);
     await this.keeper.flushed();
     return true;
