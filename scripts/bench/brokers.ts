@@ -105,30 +105,41 @@ async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }>
   };
 }
 
-export async function startRoostCluster(): Promise<RunningBroker> {
+type NodeStarter = (env: Record<string, string>, children: ChildProcess[]) => Promise<{ child: ChildProcess; port: number }>;
+
+/** Two processes of one broker on a redis-server of their own; a half-started pair is stopped, not leaked. */
+async function twoNodesOnRedis(name: string, settings: string, start: NodeStarter, env: (redisUrl: string, node: number) => Record<string, string>): Promise<RunningBroker> {
   const redis = await startRedis();
-  const env = { ROOST_REDIS_URL: redis.url, ROOST_REDIS_PREFIX: 'bench:', ROOST_CLUSTER_PORT: '0' };
   const children: ChildProcess[] = [];
   let first, second;
   try {
-    first = await roostNode({ ...env, ROOST_NODE_ID: 'bench-1' }, children);
-    second = await roostNode({ ...env, ROOST_NODE_ID: 'bench-2' }, children);
+    first = await start(env(redis.url, 1), children);
+    second = await start(env(redis.url, 2), children);
   } catch (error) {
     await Promise.all(children.map(stopped));
     await redis.stop();
     throw error;
   }
   return {
-    name: 'roost-cluster',
+    name,
     url: `mqtt://127.0.0.1:${first.port}`,
     secondUrl: `mqtt://127.0.0.1:${second.port}`,
     pid: first.child.pid!,
-    settings: 'two edge nodes on one redis-server (no persistence), as roost otherwise',
+    settings,
     stop: async () => {
       await Promise.all([stopped(first.child), stopped(second.child)]);
       await redis.stop();
     },
   };
+}
+
+export function startRoostCluster(): Promise<RunningBroker> {
+  return twoNodesOnRedis('roost-cluster', 'two edge nodes on one redis-server (no persistence), as roost otherwise', roostNode, (url, node) => ({
+    ROOST_REDIS_URL: url,
+    ROOST_REDIS_PREFIX: 'bench:',
+    ROOST_CLUSTER_PORT: '0',
+    ROOST_NODE_ID: `bench-${node}`,
+  }));
 }
 
 export async function startMosquitto(): Promise<RunningBroker> {
@@ -163,28 +174,7 @@ export async function startAedes(): Promise<RunningBroker> {
   return { name: 'aedes', url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, settings: 'Aedes.createBroker() defaults: in-memory persistence and mqemitter', stop: () => stopped(child) };
 }
 
-export async function startAedesRedis(): Promise<RunningBroker> {
-  const redis = await startRedis();
-  const children: ChildProcess[] = [];
-  let first, second;
-  try {
-    first = await aedesProcess({ AEDES_REDIS_URL: redis.url }, children);
-    second = await aedesProcess({ AEDES_REDIS_URL: redis.url }, children);
-  } catch (error) {
-    // A half-started cluster must not outlive the attempt (it would keep this process alive).
-    await Promise.all(children.map(stopped));
-    await redis.stop();
-    throw error;
-  }
-  return {
-    name: 'aedes-redis',
-    url: `mqtt://127.0.0.1:${first.port}`,
-    secondUrl: `mqtt://127.0.0.1:${second.port}`,
-    pid: first.child.pid!,
-    settings: 'two processes on one redis-server: aedes-persistence-redis (maxSessionDelivery 1000000) and mqemitter-redis',
-    stop: async () => {
-      await Promise.all([stopped(first.child), stopped(second.child)]);
-      await redis.stop();
-    },
-  };
+export function startAedesRedis(): Promise<RunningBroker> {
+  const settings = 'two processes on one redis-server: aedes-persistence-redis (maxSessionDelivery 1000000) and mqemitter-redis';
+  return twoNodesOnRedis('aedes-redis', settings, aedesProcess, (url) => ({ AEDES_REDIS_URL: url }));
 }
