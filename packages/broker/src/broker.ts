@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Packet } from 'mqtt-packet';
-import { ReasonCode, isExpired, type Message, type QoS, type SubscriptionOptions } from '@roost/protocol';
+import { ReasonCode, type Message, type QoS, type SubscriptionOptions } from '@roost/protocol';
 import {
   MemoryRetainedStore,
   MemorySessionStore,
@@ -17,6 +17,7 @@ import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-nod
 import type { SharedDispatchOptions } from './cluster.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
+import { Retainer } from './retainer.ts';
 import { Router } from './router.ts';
 import { SessionKeeper } from './session-keeper.ts';
 import { BrokerStats } from './stats.ts';
@@ -29,9 +30,6 @@ export interface BrokerStores {
   retained: RetainedStore;
 }
 
-/** $SYS topics describe this node: retained here, never stored cluster-wide nor forwarded. */
-const isSysTopic = (topicOrFilter: string) => topicOrFilter === '$SYS' || topicOrFilter.startsWith('$SYS/');
-
 /**
  * One node's broker: accepts connections, resolves sessions, routes messages to local
  * subscribers (and, in a cluster, to peers), keeps retained messages, wills and expiry.
@@ -43,8 +41,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   readonly router = new Router();
   private readonly options: BrokerOptions;
   private readonly keeper: SessionKeeper;
-  private readonly retained: RetainedStore;
-  private readonly sysRetained = new MemoryRetainedStore();
+  private readonly retainer: Retainer;
   private readonly connections = new Map<string, Connection>();
   private readonly sockets = new Set<Connection>();
   private readonly wills: WillKeeper;
@@ -67,7 +64,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.options = options;
     this.log = options.logger;
     this.keeper = new SessionKeeper(stores?.sessions ?? new MemorySessionStore(), this.log);
-    this.retained = stores?.retained ?? new MemoryRetainedStore();
+    this.retainer = new Retainer(stores?.retained ?? new MemoryRetainedStore(), this.log);
     this.wills = new WillKeeper((message) => this.publishWill(message));
     this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;
     this.ctx = {
@@ -146,7 +143,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   private async publishSys(): Promise<void> {
-    const retained = await this.retained.count().catch(() => -1);
+    const retained = await this.retainer.count().catch(() => -1);
     const messages = sysMessages({
       version: this.options.version,
       stats: this.stats,
@@ -156,7 +153,7 @@ export class Broker implements ConnectionHost, ClusterHost {
       now: Date.now(),
     });
     for (const message of messages) {
-      void this.sysRetained.set(message);
+      void this.retainer.retain(message);
       this.deliverLocal(message, true);
     }
   }
@@ -173,7 +170,7 @@ export class Broker implements ConnectionHost, ClusterHost {
       case 'subscribe':
         return this.subscribe(connection, action.filter, action.options);
       case 'send-retained':
-        return this.sendRetained(connection, action.filter, action.options);
+        return this.retainer.replay(connection, action.filter, action.options);
       case 'unsubscribe':
         return this.unsubscribe(connection.clientId, action.filter);
       case 'persist': {
@@ -376,7 +373,7 @@ export class Broker implements ConnectionHost, ClusterHost {
    */
   publish(message: Message): Promise<unknown> | undefined {
     const waits: Promise<unknown>[] = [];
-    if (message.retain) waits.push(this.retain(message));
+    if (message.retain) waits.push(this.retainer.retain(message));
     const local = this.deliverLocal(message, !this.cluster);
     if (local) waits.push(local);
     if (this.cluster) {
@@ -417,12 +414,6 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.keeper.touch(session);
   }
 
-  private retain(message: Message): Promise<void> {
-    // [MQTT-3.3.1-6] an empty retained payload clears; [MQTT-3.3.1-5] otherwise it replaces.
-    const store = isSysTopic(message.topic) ? this.sysRetained : this.retained;
-    return message.payload.length === 0 ? store.delete(message.topic) : store.set({ ...message, origin: undefined, id: undefined });
-  }
-
   private async subscribe(connection: Connection, filter: string, options: SubscriptionOptions): Promise<void> {
     const { clientId } = connection;
     const first = this.router.add(clientId, filter, options);
@@ -430,26 +421,6 @@ export class Broker implements ConnectionHost, ClusterHost {
     const durable: Promise<unknown>[] = [this.keeper.flushed()];
     if (first && this.cluster) durable.push(this.cluster.routeAdded(filter));
     await Promise.all(durable);
-  }
-
-  private async sendRetained(connection: Connection, filter: string, options: SubscriptionOptions): Promise<void> {
-    const store = isSysTopic(filter) ? this.sysRetained : this.retained;
-    let messages: Message[];
-    try {
-      messages = await store.match(filter);
-    } catch (error) {
-      this.log.warn({ err: error, filter }, 'retained lookup failed');
-      return;
-    }
-    for (const message of messages) {
-      const backlog = connection.writable();
-      if (backlog) await backlog;
-      if (connection.closed) return;
-      if (isExpired(message, Date.now())) continue;
-      const delivery: Delivery = { message, qos: Math.min(message.qos, options.qos) as QoS, retain: true }; // [MQTT-3.3.1-8]
-      if (options.subscriptionId !== undefined) delivery.subscriptionIds = [options.subscriptionId];
-      connection.deliver(delivery);
-    }
   }
 
   private async unsubscribe(clientId: string, filter: string): Promise<void> {
