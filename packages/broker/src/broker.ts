@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Packet } from 'mqtt-packet';
-import { ReasonCode, type Message, type QoS, type SubscriptionOptions } from '@roost/protocol';
+import { ReasonCode, type Message, type SubscriptionOptions } from '@roost/protocol';
 import {
   MemoryRetainedStore,
   MemorySessionStore,
