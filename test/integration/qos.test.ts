@@ -98,8 +98,11 @@ for (const version of [4, 5] as const) {
     const { client: pub } = await RawClient.connect(server.port, version);
     pub.send(publishPacket(topic, 'once', 2, 7));
     assert.equal((await pub.next('pubrec')).messageId, 7);
+    const skipped = server.broker.stats.duplicatesSkipped;
     pub.send(publishPacket(topic, 'once', 2, 7, true));
     assert.equal((await pub.next('pubrec')).messageId, 7);
+    // The resend was routed again under the first one's message id; the subscriber's session skipped it.
+    assert.equal(server.broker.stats.duplicatesSkipped, skipped + 1);
     pub.send({ cmd: 'pubrel', messageId: 7 });
     await pub.next('pubcomp');
     pub.send(publishPacket(`${topic}/marker`, 'marker', 0));

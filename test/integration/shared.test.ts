@@ -127,8 +127,10 @@ async function ackingMember(filter: string): Promise<Member> {
 test('[§4.8.2] v5: QoS 1 messages a member leaves unacknowledged when its connection drops go to another member', async () => {
   const topic = unique('handback');
   const { raw, other, pub, withheld } = await withholdingMember(topic, 10, { clean: true });
+  const handedBack = server.broker.stats.sharedHandedBack;
   raw.destroy();
   const all = await other.inbox.waitFor(10);
+  assert.equal(server.broker.stats.sharedHandedBack, handedBack + 5);
   assert.deepEqual(all.map((m) => m.payload.toString()).sort(), sent(10));
   assert.deepEqual(all.slice(5).map((m) => m.payload.toString()).sort(), [...withheld].sort());
   await end(other.client, pub);

@@ -317,6 +317,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     if (taken.size === 0) return;
     session.forget(taken);
     this.keeper.touch(session);
+    this.stats.sharedHandedBack += taken.size;
     this.log.info({ clientId: session.clientId, messages: taken.size }, 'shared messages handed to other members');
   }
 
@@ -400,7 +401,10 @@ export class Broker implements ConnectionHost, ClusterHost {
     const connection = this.connections.get(clientId);
     const id = delivery.message.id;
     const session = connection?.channel.session ?? this.keeper.held.get(clientId);
-    if (id !== undefined && session && !session.firstSight(id)) return; // a copy routed again (publishFromClient)
+    if (id !== undefined && session && !session.firstSight(id)) {
+      this.stats.duplicatesSkipped++; // a copy routed again (publishFromClient)
+      return;
+    }
     if (connection) {
       connection.deliver(delivery);
       this.keeper.touch(connection.channel.session!);

@@ -1,4 +1,4 @@
-/** Broker-wide counters, read by $SYS and (later) Prometheus. */
+/** Broker-wide counters, read by $SYS and Prometheus (/metrics). */
 export class BrokerStats {
   readonly startedAt = Date.now();
   messagesReceived = 0;
@@ -10,4 +10,8 @@ export class BrokerStats {
   /** Connections closed for a protocol violation or malformed packet. */
   protocolErrors = 0;
   connectionsAccepted = 0;
+  /** Copies of a QoS 2 message, routed again after a failure, that a session already had. */
+  duplicatesSkipped = 0;
+  /** Shared-subscription messages an offline member handed to another member. */
+  sharedHandedBack = 0;
 }
