@@ -84,7 +84,8 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   async listen(options: ListenOptions): Promise<{ port: number }> {
-    const server = createServer((socket) => this.accept(socket));
+    // TCP_NODELAY set by the server on accept: a JS call per connection less than setNoDelay.
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, options.host, () => {

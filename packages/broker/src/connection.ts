@@ -65,7 +65,6 @@ export class Connection {
     this.host = host;
     this.channel = new Channel(host.ctx);
     this.channel.onDrop = (delivery) => host.dropped(this, delivery, 'queue overflow');
-    socket.setNoDelay(true);
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
     this.parser.on('error', (error: Error) => this.onMalformed(error));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
