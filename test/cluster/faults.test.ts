@@ -251,6 +251,12 @@ test('Redis restarted empty under a running cluster: nodes rejoin without a rest
     }
     assert.equal(a.child.exitCode, null);
     assert.equal(b.child.exitCode, null);
+    // Counted for operators, not only logged.
+    for (const node of [a, b]) {
+      const metrics = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
+      const losses = Number(/^roost_redis_connection_losses_total (\d+)/m.exec(metrics)?.[1]);
+      assert.ok(losses >= 1, `${node.nodeId} counted the lost Redis connection: ${losses}`);
+    }
 
     // The route of the subscriber that stayed connected on A is back in the fresh Redis.
     await eventually(async () => (await routeTableMentions(cluster.redis.url, a.nodeId)).includes(JSON.stringify([`${topic}/#`, a.nodeId])), 10_000, "A's route re-asserted");

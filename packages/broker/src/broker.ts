@@ -63,7 +63,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   constructor(options: BrokerOptions, stores?: BrokerStores, cluster?: BrokerCluster) {
     this.options = options;
     this.log = options.logger;
-    this.keeper = new SessionKeeper(stores?.sessions ?? new MemorySessionStore(), this.log);
+    this.keeper = new SessionKeeper(stores?.sessions ?? new MemorySessionStore(), this.log, () => this.stats.sessionWriteFailures++);
     this.retainer = new Retainer(stores?.retained ?? new MemoryRetainedStore(), this.log);
     this.wills = new WillKeeper((message) => this.publishWill(message));
     this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;

@@ -14,9 +14,13 @@ export class SessionKeeper {
   private dirty = new Set<Session>();
   private scheduled: Promise<void> | undefined;
 
-  constructor(store: SessionStore, log: Logger) {
+  private readonly onFailure: () => void;
+
+  /** `onFailure` counts each failed flush (the store unreachable, say). */
+  constructor(store: SessionStore, log: Logger, onFailure: () => void = () => {}) {
     this.store = store;
     this.log = log;
+    this.onFailure = onFailure;
   }
 
   /** A session held here, else the stored one (a reconnect after another node held it). */
@@ -61,6 +65,7 @@ export class SessionKeeper {
     } catch (error) {
       // The sessions stay dirty so the next flush retries them; waiters learn of the failure.
       for (const session of batch) this.dirty.add(session);
+      this.onFailure();
       this.log.warn({ err: error, sessions: batch.size }, 'session flush failed');
       throw error;
     }

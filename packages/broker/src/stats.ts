@@ -12,6 +12,8 @@ export class BrokerStats {
   connectionsAccepted = 0;
   /** Copies of a QoS 2 message, routed again after a failure, that a session already had. */
   duplicatesSkipped = 0;
+  /** Flushes of changed sessions the store refused (in cluster mode: Redis unreachable). */
+  sessionWriteFailures = 0;
   /** Shared-subscription messages an offline member handed to another member. */
   sharedHandedBack = 0;
 }

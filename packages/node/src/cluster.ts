@@ -22,6 +22,8 @@ export interface ClusterParts {
   transport: GrpcClusterTransport;
   /** Resolves once Redis answers, retrying with backoff; rejects only when `signal` aborts. */
   waitForRedis(signal?: AbortSignal): Promise<void>;
+  /** Times the Redis connection was lost after it had been up. */
+  readonly redisStats: { connectionLosses: number };
   /** Set once the broker exists: what to do when this node's heartbeat lapsed. */
   onLapse: (() => void) | undefined;
   close(): Promise<void>;
@@ -38,7 +40,8 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 6), MAX_BACKOFF_MS),
     lazyConnect: true,
   });
-  watchConnection(redis, log);
+  const redisStats = { connectionLosses: 0 };
+  watchConnection(redis, log, redisStats);
   const prefix = config.redisPrefix;
   const onError = (error: Error) => log.warn({ err: error }, 'cluster state in Redis unavailable');
   const heartbeatMs = Math.max(100, Math.floor(config.nodeTimeout / 3));
@@ -51,6 +54,7 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
   });
   const parts: ClusterParts = {
     redis,
+    redisStats,
     transport,
     onLapse: undefined,
     stores: { sessions: new RedisSessionStore(redis, prefix), retained: new RedisRetainedStore(redis, prefix) },
@@ -101,13 +105,14 @@ function advertised(config: Config): string | undefined {
 }
 
 /** One log line per change of state, not one per reconnection attempt. */
-function watchConnection(redis: Redis, log: Logger): void {
+function watchConnection(redis: Redis, log: Logger, stats: { connectionLosses: number }): void {
   let ready = false;
   let lost = false;
   redis.on('error', () => {}); // reported by the state changes below and by failing commands
   redis.on('close', () => {
     if (!ready || lost) return; // before the first connection, waitForRedis reports
     lost = true;
+    stats.connectionLosses++;
     log.warn({}, 'redis connection lost; serving local clients, reconnecting');
   });
   redis.on('ready', () => {

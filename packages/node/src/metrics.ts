@@ -10,6 +10,8 @@ export interface MetricSources {
   transport?: TransportStats;
   /** Cluster mode only: whether the Redis connection is up. */
   redisUp?: () => boolean;
+  /** Cluster mode only. */
+  redisStats?: { connectionLosses: number };
   ready: () => boolean;
 }
 
@@ -36,6 +38,7 @@ export function createMetrics(sources: MetricSources): Registry {
   counter('roost_messages_dropped_total', 'deliveries dropped (queue overflow, oversize for the client, no shared member)', () => stats.messagesDropped);
   counter('roost_protocol_errors_total', 'connections closed for malformed or protocol-violating input', () => stats.protocolErrors);
   counter('roost_qos2_duplicates_skipped_total', 'copies of a QoS 2 message routed again after a failure that a session already had', () => stats.duplicatesSkipped);
+  counter('roost_session_write_failures_total', 'session flushes the store refused (Redis unreachable); their acks were withheld', () => stats.sessionWriteFailures);
   counter('roost_shared_handed_back_total', 'shared-subscription messages an offline member handed to another member', () => stats.sharedHandedBack);
 
   const transport = sources.transport;
@@ -47,5 +50,7 @@ export function createMetrics(sources: MetricSources): Registry {
   }
   const redisUp = sources.redisUp;
   if (redisUp) gauge('roost_redis_up', '1 while the Redis connection is ready', () => (redisUp() ? 1 : 0));
+  const redisStats = sources.redisStats;
+  if (redisStats) counter('roost_redis_connection_losses_total', 'times the Redis connection was lost after being up', () => redisStats.connectionLosses);
   return registry;
 }

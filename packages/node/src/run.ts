@@ -42,7 +42,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
     parts = mode === 'cluster' ? createClusterParts(config, logger) : undefined;
     broker = createBroker({ nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval }, parts?.stores, parts?.cluster);
     const redis = parts?.redis;
-    metrics = createMetrics({ broker, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), ready: () => ready });
+    metrics = createMetrics({ broker, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), redisStats: parts?.redisStats, ready: () => ready });
     if (parts) {
       parts.onLapse = () => void rejoin(broker, logger);
       await parts.waitForRedis(options.signal);
