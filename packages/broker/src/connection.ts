@@ -173,7 +173,7 @@ export class Connection {
     }
     const responses = effects === 0 ? actions : actions.slice(effects);
     if (this.owed === undefined) this.run(responses);
-    else if (responses.length > 0) this.chain(this.owed.then(() => this.run(responses)));
+    else if (responses.length > 0) this.chain(this.owed.then(() => this.runLater(responses)));
   }
 
   /** Later responses wait for `pending`; if it fails, the connection closes unacknowledged. */
@@ -190,6 +190,16 @@ export class Connection {
         },
       ),
     );
+  }
+
+  /** Responses run from a promise: a throw would be an unhandled rejection, so it closes this connection instead. */
+  private runLater(responses: Action[]): void {
+    try {
+      this.run(responses);
+    } catch (error) {
+      this.host.log.error({ err: error, clientId: this.clientId }, 'closing: a response could not be sent');
+      this.close();
+    }
   }
 
   private chain(next: Promise<void>): void {
