@@ -44,4 +44,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
+// A rejected promise nobody handled is a bug, but one that concerns one operation: logged (as
+// a JSON line like the rest) and the node keeps serving its other clients, where Node's default
+// would end the process and every connection on it.
+process.on('unhandledRejection', (reason) => {
+  const err = reason instanceof Error ? { type: reason.name, message: reason.message, stack: reason.stack } : { message: String(reason) };
+  process.stdout.write(`${JSON.stringify({ level: 50, time: Date.now(), msg: 'unhandled rejection; serving on', err })}\n`);
+});
+
 process.exitCode = await main();
