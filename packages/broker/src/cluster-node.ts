@@ -175,10 +175,14 @@ export class ClusterNode {
    * Offers the message to the nodes in order, first for a connected member only, then for any
    * member: a node whose members are all offline (say, sessions it adopted from a dead node)
    * would otherwise take its turn and queue messages that connected members could process.
+   * A node whose call failed is not asked again in the second round (each try can cost a call
+   * timeout while a dead peer is not yet reaped).
    */
   private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, exclude?: string): Promise<boolean> {
+    const failed = new Set<string>();
     for (const onlineOnly of [true, false]) {
       for (const nodeId of nodes) {
+        if (failed.has(nodeId)) continue;
         try {
           if (nodeId === this.nodeId) {
             if (await this.host!.onSharedDispatch(group, filter, message, { onlineOnly, exclude })) return true;
@@ -187,6 +191,7 @@ export class ClusterNode {
           const peer = await this.peer(nodeId);
           if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message, onlineOnly))) return true;
         } catch (error) {
+          failed.add(nodeId);
           this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
         }
       }
