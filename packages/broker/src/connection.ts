@@ -56,6 +56,12 @@ export class Connection {
    * [MQTT-4.6.0-2]; undefined when nothing is owed.
    */
   private owed: Promise<void> | undefined;
+  /** Corked until the end of this event-loop turn (see write). */
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
   lastActivity = Date.now();
   readonly openedAt = Date.now();
   closed = false;
@@ -257,12 +263,6 @@ export class Connection {
     }
     this.socket.write(bytes);
   }
-
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
 
   /** Close for a violation by the client: counted, logged at info, DISCONNECT first on v5. */
   fail(reasonCode: ReasonCode, reason: string): void {
