@@ -271,6 +271,22 @@ for (const version of VERSIONS) {
       return assertClosedWhenConnected(version, bytes, [ReasonCode.MalformedPacket]);
     }));
 
+  const noFilterRule = version === 5 ? 'MQTT-3.8.3-2' : 'MQTT-3.8.3-3';
+  test(`[${noFilterRule}] v${version}: a SUBSCRIBE without a topic filter closes the connection`, () =>
+    violation(() => assertClosedWhenConnected(version, packetBytes(SUBSCRIBE, [0, 1, ...propertiesLength]), [ReasonCode.ProtocolError])));
+
+  test(`[MQTT-3.10.3-2] v${version}: an UNSUBSCRIBE without a topic filter closes the connection`, () =>
+    violation(() => assertClosedWhenConnected(version, packetBytes(UNSUBSCRIBE, [0, 1, ...propertiesLength]), [ReasonCode.ProtocolError])));
+
+  // Found by the fuzz test: a Remaining Length of 1 leaves no room for the packet id, yet the
+  // codec takes one from the next packet's bytes and decodes a SUBSCRIBE with no filters;
+  // answering that with an empty SUBACK crashed the broker process.
+  test(`v${version}: a SUBSCRIBE too short for its packet identifier closes the connection`, () =>
+    violation(() => {
+      const bytes = Buffer.concat([packetBytes(SUBSCRIBE, [0x31]), encode({ cmd: 'pingreq' }, version)]);
+      return assertClosedWhenConnected(version, bytes, [ReasonCode.ProtocolError, ReasonCode.MalformedPacket]);
+    }));
+
   for (const topic of ['wild/+', 'wild/#']) {
     test(`[MQTT-3.3.2-2] v${version}: a wildcard in a PUBLISH topic (${topic}) closes the connection`, () =>
       violation(() =>

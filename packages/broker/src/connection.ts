@@ -84,7 +84,15 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     this.lastActivity = Date.now();
-    this.parser.parse(chunk);
+    try {
+      this.parser.parse(chunk);
+    } catch (error) {
+      // A packet the broker failed on is a broker bug; it must cost this connection only, never
+      // the process and everyone else on it.
+      this.host.log.error({ err: error, clientId: this.clientId || undefined }, 'closing: internal error handling a packet');
+      this.disconnect(ReasonCode.ImplementationSpecificError, 'internal error');
+      return;
+    }
     // A packet announced larger than allowed is refused before its body is buffered [MQTT-3.2.2-15].
     const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
     if (!this.closed && announced >= 0 && packetSize(announced) > this.host.ctx.limits.maxPacketSize) {

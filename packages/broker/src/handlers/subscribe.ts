@@ -8,6 +8,9 @@ import { hasMalformedCharacters } from '../decoded-checks.ts';
 /** SUBSCRIBE: one reason code per filter, SUBACK, then the retained messages each filter asks for. */
 export function handleSubscribe(ch: Channel, packet: ISubscribePacket): Action[] {
   const subscriptionId = packet.properties?.subscriptionIdentifier;
+  // A SUBSCRIBE without a filter is a protocol violation ([MQTT-3.8.3-2] v5, [MQTT-3.8.3-3] v3.1.1);
+  // the codec decodes it (even one too short to hold its packet id) to an empty list.
+  if (packet.subscriptions.length === 0) throw new ProtocolError(ReasonCode.ProtocolError, 'SUBSCRIBE without a topic filter');
   if (subscriptionId === 0) throw new ProtocolError(ReasonCode.ProtocolError, 'subscription identifier 0'); // [MQTT-3.8.2-? 3.8.2.1.2]
   // Ill-formed UTF-8 makes the whole packet malformed, not one filter invalid, so it is checked
   // before any filter takes effect [MQTT-1.5.4-1].

@@ -7,6 +7,8 @@ import { hasMalformedCharacters } from '../decoded-checks.ts';
 
 /** UNSUBSCRIBE: remove each filter and answer UNSUBACK, even when nothing matched [MQTT-3.10.4-5]. */
 export function handleUnsubscribe(ch: Channel, packet: IUnsubscribePacket): Action[] {
+  // An UNSUBSCRIBE without a filter is a protocol violation [MQTT-3.10.3-2].
+  if (packet.unsubscriptions.length === 0) throw new ProtocolError(ReasonCode.ProtocolError, 'UNSUBSCRIBE without a topic filter');
   // Ill-formed UTF-8 makes the whole packet malformed, so nothing is removed [MQTT-1.5.4-1].
   if (packet.unsubscriptions.some(hasMalformedCharacters)) {
     throw new ProtocolError(ReasonCode.MalformedPacket, 'topic filter is not valid UTF-8');
