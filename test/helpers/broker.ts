@@ -11,6 +11,17 @@ export const silentLogger: Logger = {
   },
 };
 
+/** A logger that writes errors only, as JSON lines on stderr: a broker bug shows, chatter does not. */
+export const errorsToStderr: Logger = {
+  ...silentLogger,
+  error(fields: object, message?: string) {
+    process.stderr.write(`${JSON.stringify({ level: 'error', msg: message, ...fields }, (_k, v: unknown) => (v instanceof Error ? v.stack : v))}\n`);
+  },
+  child() {
+    return errorsToStderr;
+  },
+};
+
 export interface TestBroker {
   broker: Broker;
   port: number;
@@ -19,11 +30,11 @@ export interface TestBroker {
 }
 
 /** A real broker on an ephemeral loopback port. */
-export async function startBroker(limits: Partial<BrokerLimits> = {}, sysInterval = 0): Promise<TestBroker> {
+export async function startBroker(limits: Partial<BrokerLimits> = {}, sysInterval = 0, logger: Logger = silentLogger): Promise<TestBroker> {
   const broker = createBroker({
     nodeId: 'test',
     version: '0.0.0-test',
-    logger: silentLogger,
+    logger,
     limits: { ...defaultLimits, ...limits },
     sysInterval,
   });

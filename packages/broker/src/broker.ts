@@ -1,4 +1,3 @@
-import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Packet } from 'mqtt-packet';
 import { ReasonCode, type Message, type SubscriptionOptions } from '@roost/protocol';
@@ -15,7 +14,8 @@ import type { Action, AttachRequest } from './actions.ts';
 import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
 import type { SharedDispatchOptions } from './cluster.ts';
-import { Connection, type ConnectionHost } from './connection.ts';
+import type { Connection, ConnectionHost } from './connection.ts';
+import { Listener } from './listener.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
 import { Retainer } from './retainer.ts';
 import { Router } from './router.ts';
@@ -42,8 +42,9 @@ export class Broker implements ConnectionHost, ClusterHost {
   private readonly options: BrokerOptions;
   private readonly keeper: SessionKeeper;
   private readonly retainer: Retainer;
+  /** CONNECTed clients by client id; `listener` has every open connection. */
   private readonly connections = new Map<string, Connection>();
-  private readonly sockets = new Set<Connection>();
+  private readonly listener: Listener;
   private readonly wills: WillKeeper;
   private readonly expiries = new KeyedTimers();
   /** The directory epoch under which this node holds each session (cluster mode). */
@@ -55,9 +56,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   private messageIdCounter = 0;
   /** One function for the router's per-message online checks, not a closure per message. */
   private readonly isOnline = (clientId: string): boolean => this.connections.has(clientId);
-  private readonly servers: Server[] = [];
   private readonly cluster: ClusterNode | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
   private sysTimer: NodeJS.Timeout | undefined;
 
   constructor(options: BrokerOptions, stores?: BrokerStores, cluster?: BrokerCluster) {
@@ -67,6 +66,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.retainer = new Retainer(stores?.retained ?? new MemoryRetainedStore(), this.log);
     this.wills = new WillKeeper((message) => this.publishWill(message));
     this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;
+    this.listener = new Listener(this, this.stats);
     this.ctx = {
       limits: options.limits,
       now: Date.now,
@@ -84,63 +84,27 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   async listen(options: ListenOptions): Promise<{ port: number }> {
-    // TCP_NODELAY set by the server on accept: a JS call per connection less than setNoDelay.
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.servers.push(server);
-    this.startTimers();
-    const address = server.address();
-    return { port: typeof address === 'object' && address ? address.port : options.port };
+    const listening = await this.listener.listen(options);
+    this.startSys();
+    return listening;
   }
 
   /** Stops accepting, tells every client the server is shutting down, and leaves the cluster. */
   async stop(): Promise<void> {
-    clearInterval(this.sweepTimer);
     clearInterval(this.sysTimer);
-    const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
-    for (const connection of [...this.sockets]) connection.disconnect(ReasonCode.ServerShuttingDown, 'server shutting down');
+    const closing = this.listener.close();
     await this.keeper.flushed().catch(() => undefined);
     this.wills.clear();
     this.expiries.clear();
-    await Promise.all(closing);
+    await closing;
     await this.cluster?.stop();
   }
 
-  private startTimers(): void {
-    if (this.sweepTimer) return;
-    // One sweep for all connections instead of a timer each.
-    this.sweepTimer = setInterval(() => this.sweep(), 500);
-    this.sweepTimer.unref();
-    if (this.options.sysInterval > 0) {
-      this.sysTimer = setInterval(() => void this.publishSys(), this.options.sysInterval * 1000);
-      this.sysTimer.unref();
-      void this.publishSys();
-    }
-  }
-
-  accept(socket: Socket): void {
-    this.stats.connectionsAccepted++;
-    this.sockets.add(new Connection(socket, this));
-  }
-
-  /** Keep alive at 1.5x [MQTT-3.1.2-22], and the CONNECT deadline for silent sockets. */
-  private sweep(): void {
-    const now = Date.now();
-    const connectDeadline = this.ctx.limits.connectTimeout * 1000;
-    for (const connection of this.sockets) {
-      const { channel } = connection;
-      if (channel.state === 'awaiting-connect' && now - connection.openedAt > connectDeadline) {
-        connection.fail(ReasonCode.MaximumConnectTime, 'no CONNECT in time');
-      } else if (channel.keepAlive > 0 && now - connection.lastActivity > channel.keepAlive * 1500) {
-        connection.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
-      }
-    }
+  private startSys(): void {
+    if (this.sysTimer || this.options.sysInterval <= 0) return;
+    this.sysTimer = setInterval(() => void this.publishSys(), this.options.sysInterval * 1000);
+    this.sysTimer.unref();
+    void this.publishSys();
   }
 
   private async publishSys(): Promise<void> {
@@ -269,7 +233,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   detach(connection: Connection): void {
-    this.sockets.delete(connection);
+    this.listener.closed(connection);
     const { clientId, channel } = connection;
     if (this.connections.get(clientId) !== connection) return;
     this.connections.delete(clientId);
