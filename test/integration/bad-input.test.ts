@@ -248,6 +248,26 @@ test('v5: a CONNECT repeating Session Expiry Interval is refused with CONNACK 0x
     );
   }));
 
+// mqtt-packet decodes a string or binary property whose length runs past the property block
+// as null instead of failing; passed on, the null made the codec throw while encoding the
+// message for subscribers. Both were found by test/integration/channel-fuzz.test.ts.
+const CORRELATION_DATA = 0x09;
+const USER_PROPERTY = 0x26;
+
+test('[§2.2.2.2] v5: a PUBLISH whose Correlation Data runs past its properties is malformed', () =>
+  violation(() => {
+    const properties = [CORRELATION_DATA, 0x01, 0x00]; // announces 256 bytes, has none
+    const bytes = packetBytes(PUBLISH_QOS0, [...stringField(Buffer.from(`${healthyPrefix}/cut`)), properties.length, ...properties]);
+    return assertClosedWhenConnected(5, bytes, [ReasonCode.MalformedPacket]);
+  }));
+
+test('[§2.2.2.2] v5: a PUBLISH whose User Property value runs past its properties is malformed', () =>
+  violation(() => {
+    const properties = [USER_PROPERTY, ...stringField(Buffer.from('k')), 0x00, 0x40]; // value announces 64 bytes, has none
+    const bytes = packetBytes(PUBLISH_QOS0, [...stringField(Buffer.from(`${healthyPrefix}/cut`)), properties.length, ...properties]);
+    return assertClosedWhenConnected(5, bytes, [ReasonCode.MalformedPacket]);
+  }));
+
 // --- Topics and packet identifiers --------------------------------------------------------
 
 for (const version of VERSIONS) {
@@ -293,6 +313,13 @@ for (const version of VERSIONS) {
         assertClosedWhenConnected(version, encode({ cmd: 'publish', topic, payload: 'x', qos: 0, retain: false, dup: false }, version), [
           ReasonCode.TopicNameInvalid,
         ])));
+  }
+
+  // The codec reports a missing packet id as -1; answered, it gave an ack with a Remaining
+  // Length of 2 and no body (bytes that desynchronise the client's decoder).
+  for (const [name, firstByte] of [['PUBACK', 0x40], ['PUBREC', 0x50], ['PUBREL', 0x62], ['PUBCOMP', 0x70]] as const) {
+    test(`[${version === 5 ? 'MQTT-2.2.1-5' : 'MQTT-2.3.1-6'}] v${version}: a ${name} too short for its packet identifier closes the connection`, () =>
+      violation(() => assertClosedWhenConnected(version, packetBytes(firstByte, []), [ReasonCode.MalformedPacket])));
   }
 
   for (const qos of [1, 2] as const) {

@@ -24,7 +24,7 @@ import { handlePingreq } from './handlers/pingreq.ts';
 import { handleDisconnect } from './handlers/disconnect.ts';
 import { handleAuth } from './handlers/auth.ts';
 import { ack } from './handlers/acks.ts';
-import { repeatedProperty } from './decoded-checks.ts';
+import { lacksPacketId, malformedProperty, repeatedProperty } from './decoded-checks.ts';
 
 export interface ChannelContext {
   limits: BrokerLimits;
@@ -91,8 +91,11 @@ export class Channel {
       if (packet.cmd !== 'connect') return this.fail(ReasonCode.ProtocolError, `first packet was ${packet.cmd}, not connect`);
       return handleConnect(this, packet);
     }
+    if (lacksPacketId(packet)) throw new ProtocolError(ReasonCode.MalformedPacket, `${packet.cmd} too short for its packet identifier`);
     const repeated = repeatedProperty(packet);
     if (repeated !== undefined) throw new ProtocolError(ReasonCode.ProtocolError, `property ${repeated} included more than once`);
+    const malformed = malformedProperty(packet);
+    if (malformed !== undefined) throw new ProtocolError(ReasonCode.MalformedPacket, malformed);
     switch (packet.cmd) {
       case 'connect':
         // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.

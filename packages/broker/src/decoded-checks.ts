@@ -29,3 +29,54 @@ function repeatedIn(properties: object | undefined): string | undefined {
   if (!properties) return undefined;
   return Object.entries(properties).find(([, value]) => Array.isArray(value))?.[0];
 }
+
+const WITH_PACKET_ID = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'subscribe', 'unsubscribe']);
+
+/**
+ * Whether a packet that must carry a packet identifier is too short to hold one. The codec
+ * then reports the id as -1, or, for SUBSCRIBE, reads it from the bytes after the packet; an
+ * answer would carry that id (an ack with a Remaining Length and no body, on the wire).
+ */
+export function lacksPacketId(packet: Packet): boolean {
+  if (!WITH_PACKET_ID.has(packet.cmd) && !(packet.cmd === 'publish' && packet.qos > 0)) return false;
+  const id = (packet as { messageId?: number }).messageId;
+  // `length` is absent on packets built in code, not decoded: those carry what they were given.
+  return typeof id !== 'number' || id < 0 || (packet.cmd !== 'publish' && packet.length !== undefined && packet.length < 2);
+}
+
+// String-valued properties a client may send (MQTT 5 2.2.2.2); each must be well-formed UTF-8.
+const STRING_PROPERTIES = ['contentType', 'responseTopic', 'reasonString', 'authenticationMethod'] as const;
+
+/**
+ * Why a property of the packet is malformed, if one is: a User Property the codec could not
+ * read whole (it decodes a name or value cut short as null instead of failing), or a string
+ * property with ill-formed UTF-8 [MQTT-1.5.4-1]. Such a packet is a Malformed Packet; passed
+ * on, a null value made the codec throw while encoding the message for its subscribers.
+ */
+export function malformedProperty(packet: Packet): string | undefined {
+  const found = malformedIn('properties' in packet ? packet.properties : undefined);
+  if (found !== undefined || packet.cmd !== 'connect') return found;
+  return malformedIn(packet.will?.properties);
+}
+
+function malformedIn(properties: Record<string, unknown> | undefined): string | undefined {
+  if (!properties) return undefined;
+  for (const name in properties) {
+    if (properties[name] === null) return `property ${name} is cut short`;
+  }
+  for (const name of STRING_PROPERTIES) {
+    const value = properties[name];
+    if (typeof value === 'string' && MALFORMED_CHARACTERS.test(value)) return `${name} is not valid UTF-8`;
+  }
+  const user = properties.userProperties;
+  if (user === undefined) return undefined;
+  if (typeof user !== 'object' || user === null) return 'user property is malformed';
+  for (const [name, value] of Object.entries(user)) {
+    if (MALFORMED_CHARACTERS.test(name)) return 'user property name is not valid UTF-8';
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (typeof item !== 'string') return `user property ${JSON.stringify(name)} has no readable value`;
+      if (MALFORMED_CHARACTERS.test(item)) return `user property ${JSON.stringify(name)} is not valid UTF-8`;
+    }
+  }
+  return undefined;
+}
