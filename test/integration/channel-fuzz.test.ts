@@ -1,0 +1,92 @@
+// The socket fuzz test's inputs, many more of them, straight into the protocol state machine:
+// no sockets, so thousands of runs take seconds. Whatever the codec decodes, the channel must
+// answer with actions, never throw, and every packet it would send must encode, decode again,
+// and fit the client's Maximum Packet Size [MQTT-3.1.2-24]. The socket test found an empty
+// SUBACK this way only after many CI runs; here it takes a fraction of a second.
+//
+// FUZZ_RUNS and FUZZ_SEED override the run count and seed, to replay a reported failure.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { generate, parser as createParser, type IConnectPacket, type Packet } from 'mqtt-packet';
+import { Session } from '@roost/session';
+import { Channel, defaultLimits, type Action } from '@roost/broker';
+import { anyPacket, connectPacket, encode, mutate, mutation, noise, versions, type Version } from '../helpers/mqtt-arbitraries.ts';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
+const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+
+interface Case {
+  connect: IConnectPacket;
+  bytes: Buffer;
+}
+
+const cases: fc.Arbitrary<Case> = versions.chain((version) =>
+  fc.oneof(
+    fc.tuple(connectPacket(version), noise).map(([connect, bytes]) => ({ connect, bytes })),
+    fc
+      .tuple(connectPacket(version), fc.array(anyPacket(version), { maxLength: 8 }), fc.array(mutation, { maxLength: 6 }))
+      .map(([connect, packets, mutations]) => ({ connect, bytes: mutate(Buffer.concat(packets.map((p) => encode(p, version))), mutations) })),
+  ),
+);
+
+/** Everything the codec makes of `bytes`, stopping at its first error as a connection would. */
+function decodeAll(bytes: Buffer, version: Version): Packet[] {
+  const packets: Packet[] = [];
+  const decoder = createParser({ protocolVersion: version });
+  let failed = false;
+  decoder.on('packet', (packet: Packet) => failed || packets.push(packet));
+  decoder.on('error', () => (failed = true));
+  decoder.parse(bytes);
+  return packets;
+}
+
+/** The bytes a `send` action puts on the wire: its pre-encoding, or the codec's. */
+function wireBytes(action: Extract<Action, { type: 'send' }>, version: Version): Buffer {
+  if (action.data) return action.data;
+  try {
+    return generate(action.packet, { protocolVersion: version });
+  } catch (error) {
+    assert.fail(`the codec cannot encode a ${action.packet.cmd} the channel sends: ${(error as Error).message} in ${JSON.stringify(action.packet)}`);
+  }
+}
+
+/** Each packet sent decodes to one server-to-client packet within the client's maximum size. */
+function checkSent(actions: Action[], version: Version, maximumPacketSize: number | undefined): void {
+  for (const action of actions) {
+    if (action.type !== 'send') continue;
+    const bytes = wireBytes(action, version);
+    const decoded = decodeAll(bytes, version);
+    assert.equal(decoded.length, 1, `a ${action.packet.cmd} did not decode again: ${bytes.toString('hex')}`);
+    assert.equal(decoded[0]!.cmd, action.packet.cmd);
+    if (maximumPacketSize !== undefined) {
+      assert.ok(bytes.length <= maximumPacketSize, `a ${bytes.length}-byte ${action.packet.cmd} to a client whose maximum is ${maximumPacketSize}`);
+    }
+  }
+}
+
+function run({ connect, bytes }: Case): void {
+  const version = connect.protocolVersion as Version;
+  const maximumPacketSize = version === 5 ? connect.properties?.maximumPacketSize : undefined;
+  const ch = new Channel({ limits: defaultLimits, now: () => 1_000_000, assignClientId: () => 'assigned' });
+  const first = ch.handle(connect);
+  checkSent(first, version, maximumPacketSize);
+  const attach = first.find((a) => a.type === 'attach');
+  if (!attach) return; // refused at CONNECT
+  checkSent(ch.attached(new Session(attach.request.clientId, attach.request.sessionExpiry), false), version, maximumPacketSize);
+  for (const packet of decodeAll(bytes, version)) {
+    if (ch.state === 'closed') break;
+    const actions = ch.handle(packet);
+    checkSent(actions, version, maximumPacketSize);
+    // The client's own messages come back to it, as to a subscriber of everything.
+    for (const action of actions) {
+      if (action.type !== 'publish') continue;
+      const { message } = action;
+      checkSent(ch.deliver({ message, qos: message.qos, retain: message.retain, subscriptionIds: [1, 7] }), version, maximumPacketSize);
+    }
+  }
+}
+
+test(`decoded fuzz input (${RUNS} runs) gets actions from the channel, never a throw, and only encodable packets`, () => {
+  fc.assert(fc.property(cases, run), { numRuns: RUNS, seed: SEED });
+});
