@@ -17,16 +17,25 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 
 interface Case {
-  connect: IConnectPacket;
+  version: Version;
+  /** A valid CONNECT handled first; without one, `bytes` start with their own (mutated) CONNECT. */
+  connect: IConnectPacket | undefined;
   bytes: Buffer;
 }
 
 const cases: fc.Arbitrary<Case> = versions.chain((version) =>
   fc.oneof(
-    fc.tuple(connectPacket(version), noise).map(([connect, bytes]) => ({ connect, bytes })),
+    fc.tuple(connectPacket(version), noise).map(([connect, bytes]) => ({ version, connect, bytes })),
     fc
       .tuple(connectPacket(version), fc.array(anyPacket(version), { maxLength: 8 }), fc.array(mutation, { maxLength: 6 }))
-      .map(([connect, packets, mutations]) => ({ connect, bytes: mutate(Buffer.concat(packets.map((p) => encode(p, version))), mutations) })),
+      .map(([connect, packets, mutations]) => ({ version, connect, bytes: mutate(Buffer.concat(packets.map((p) => encode(p, version))), mutations) })),
+    fc
+      .tuple(connectPacket(version), fc.array(anyPacket(version), { maxLength: 8 }), fc.array(mutation, { minLength: 1, maxLength: 4 }))
+      .map(([connect, packets, mutations]) => ({
+        version,
+        connect: undefined,
+        bytes: mutate(Buffer.concat([connect, ...packets].map((p) => encode(p, version))), mutations),
+      })),
   ),
 );
 
@@ -65,19 +74,24 @@ function checkSent(actions: Action[], version: Version, maximumPacketSize: numbe
   }
 }
 
-function run({ connect, bytes }: Case): void {
-  const version = connect.protocolVersion as Version;
-  const maximumPacketSize = version === 5 ? connect.properties?.maximumPacketSize : undefined;
+function run({ version, connect, bytes }: Case): void {
   const ch = new Channel({ limits: defaultLimits, now: () => 1_000_000, assignClientId: () => 'assigned' });
-  const first = ch.handle(connect);
-  checkSent(first, version, maximumPacketSize);
-  const attach = first.find((a) => a.type === 'attach');
-  if (!attach) return; // refused at CONNECT
-  checkSent(ch.attached(new Session(attach.request.clientId, attach.request.sessionExpiry), false), version, maximumPacketSize);
-  for (const packet of decodeAll(bytes, version)) {
+  let maximumPacketSize: number | undefined;
+  const packets = decodeAll(bytes, version);
+  if (connect) packets.unshift(connect);
+  for (const packet of packets) {
     if (ch.state === 'closed') break;
+    // The client's limit binds from its CONNECT on; what answers the CONNECT is bound by it too.
+    if (packet.cmd === 'connect' && ch.state === 'awaiting-connect' && packet.protocolVersion === 5) {
+      const limit: unknown = packet.properties?.maximumPacketSize; // an array when repeated: refused anyway
+      maximumPacketSize = typeof limit === 'number' ? limit : undefined;
+    }
     const actions = ch.handle(packet);
     checkSent(actions, version, maximumPacketSize);
+    const attach = actions.find((a) => a.type === 'attach');
+    if (attach?.type === 'attach') {
+      checkSent(ch.attached(new Session(attach.request.clientId, attach.request.sessionExpiry), false), version, maximumPacketSize);
+    }
     // The client's own messages come back to it, as to a subscriber of everything.
     for (const action of actions) {
       if (action.type !== 'publish') continue;
