@@ -9,6 +9,8 @@ import type { Logger } from './options.ts';
  */
 export class SessionKeeper {
   readonly held = new Map<string, Session>();
+  /** Sessions the store has a record of (read from it or written to it by this node). */
+  private readonly stored = new WeakSet<Session>();
   private readonly store: SessionStore;
   private readonly log: Logger;
   private dirty = new Set<Session>();
@@ -25,12 +27,23 @@ export class SessionKeeper {
 
   /** A session held here, else the stored one (a reconnect after another node held it). */
   async load(clientId: string): Promise<Session | undefined> {
-    return this.held.get(clientId) ?? (await this.store.get(clientId));
+    const held = this.held.get(clientId);
+    if (held) return held;
+    const session = await this.store.get(clientId);
+    if (session) this.stored.add(session);
+    return session;
   }
 
+  /**
+   * Holds a session for its connection. A new session that ends with its connection (expiry
+   * 0) is not written to a persistent store: a clean connect and disconnect in cluster mode
+   * then cost no session write or delete in Redis. A stored one is rewritten, so its record
+   * carries the expiry this connection asked for.
+   */
   async hold(session: Session): Promise<void> {
     this.held.set(session.clientId, session);
-    await this.store.put(session);
+    if (this.store.persistent && !this.stored.has(session) && !outlivesConnection(session)) return;
+    await this.put(session);
   }
 
   /**
@@ -41,7 +54,7 @@ export class SessionKeeper {
    */
   touch(session: Session): void {
     if (!this.store.persistent || this.held.get(session.clientId) !== session) return;
-    if (session.expiryInterval === 0 && !hasSharedSubscription(session)) return;
+    if (!outlivesConnection(session)) return;
     this.dirty.add(session);
     this.scheduled ??= this.flushSoon();
   }
@@ -61,7 +74,7 @@ export class SessionKeeper {
     this.dirty = new Set();
     this.scheduled = undefined;
     try {
-      await Promise.all([...batch].map((session) => this.store.put(session)));
+      await Promise.all([...batch].map((session) => this.put(session)));
     } catch (error) {
       // The sessions stay dirty so the next flush retries them; waiters learn of the failure.
       for (const session of batch) this.dirty.add(session);
@@ -71,11 +84,12 @@ export class SessionKeeper {
     }
   }
 
-  /** Forgets a session here and in the store (it ended). */
+  /** Forgets a session here and in the store (it ended); one never stored costs the store nothing. */
   async drop(clientId: string): Promise<void> {
     const session = this.held.get(clientId);
     if (session) this.dirty.delete(session);
     this.held.delete(clientId);
+    if (session && !this.stored.has(session)) return;
     await this.store.delete(clientId);
   }
 
@@ -90,8 +104,22 @@ export class SessionKeeper {
   /** Writes a session now (takeover hands it over through the store). */
   async save(session: Session): Promise<void> {
     this.dirty.delete(session);
+    await this.put(session);
+  }
+
+  private async put(session: Session): Promise<void> {
+    // Marked before the write: a failed write may still have landed, and a drop must delete it.
+    this.stored.add(session);
     await this.store.put(session);
   }
+}
+
+/**
+ * Whether the session's state must outlive this node: it survives its connection, or it is a
+ * shared-subscription member, whose unacknowledged messages a survivor hands to another member.
+ */
+function outlivesConnection(session: Session): boolean {
+  return session.expiryInterval > 0 || hasSharedSubscription(session);
 }
 
 function hasSharedSubscription(session: Session): boolean {
