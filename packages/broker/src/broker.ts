@@ -178,8 +178,9 @@ export class Broker implements ConnectionHost, ClusterHost {
     const { clientId } = request;
     // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
     this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
-    const epoch = await this.claim(clientId, request.cleanStart);
-    let session = await this.keeper.load(clientId);
+    const claimed = await this.claimAndLoad(clientId, request.cleanStart);
+    const { epoch } = claimed;
+    let { session } = claimed;
     if (connection.closed) return;
     if (session && request.cleanStart) {
       await this.endSession(session, false); // [MQTT-3.1.2-4] Clean Start discards the old session
@@ -193,11 +194,15 @@ export class Broker implements ConnectionHost, ClusterHost {
     session.disconnectedAt = undefined;
     this.expiries.cancel(clientId);
     if (!this.keeper.held.has(clientId)) await this.registerSubscriptions(session);
-    await this.keeper.hold(session);
+    // Independent writes and the fence check go out together: one round trip, not three.
     const will = connection.channel.will;
-    if (this.cluster) await (will ? this.cluster.ports.wills.set(clientId, will) : this.cluster.ports.wills.delete(clientId));
-    // Fencing: a later CONNECT elsewhere claimed the client meanwhile; that one wins.
-    if (epoch !== undefined && !(await this.cluster!.ports.directory.holds(clientId, epoch))) {
+    const [, , holds] = await Promise.all([
+      this.keeper.hold(session),
+      this.cluster && (will ? this.cluster.ports.wills.set(clientId, will) : this.cluster.ports.wills.delete(clientId)),
+      // Fencing: a later CONNECT elsewhere claimed the client meanwhile; that one wins.
+      epoch === undefined || this.cluster!.ports.directory.holds(clientId, epoch),
+    ]);
+    if (!holds) {
       connection.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
       return;
     }
@@ -207,20 +212,31 @@ export class Broker implements ConnectionHost, ClusterHost {
     connection.attached(connection.channel.attached(session, present));
   }
 
-  /** Cluster mode: claim the client id and take it from whichever node held it. */
-  private async claim(clientId: string, cleanStart: boolean): Promise<number | undefined> {
-    if (!this.cluster) return undefined;
+  /**
+   * The client's session, if any; in cluster mode, the client id claimed first and taken from
+   * whichever node held it. The stored session is read while the claim is made: when no other
+   * node held the client that read stands (a claim made elsewhere after it fails the fence
+   * check); when one did, the session is read again after that node handed it over.
+   */
+  private async claimAndLoad(clientId: string, cleanStart: boolean): Promise<{ epoch?: number; session?: Session }> {
+    if (!this.cluster) return { session: await this.keeper.load(clientId) };
+    const loading = this.keeper.load(clientId);
+    loading.catch(() => undefined); // awaited below or superseded; never an unhandled rejection
     const { epoch, previous } = await this.cluster.ports.directory.claim(clientId, this.options.nodeId);
     this.epochs.set(clientId, epoch);
-    if (previous === undefined || previous === this.options.nodeId) return epoch;
-    if (!(await this.cluster.takeover(previous, clientId, epoch))) {
+    if (previous === undefined || previous === this.options.nodeId) return { epoch, session: await loading };
+    await this.takeOver(previous, clientId, epoch, cleanStart);
+    return { epoch, session: await this.keeper.load(clientId) };
+  }
+
+  private async takeOver(previous: string, clientId: string, epoch: number, cleanStart: boolean): Promise<void> {
+    if (!(await this.cluster!.takeover(previous, clientId, epoch))) {
       // The holder died with the client connected and no reaper has run yet: the old
       // connection ended without DISCONNECT, so its will is due now, unless it was delayed
       // and this CONNECT resumes the session in time [MQTT-3.1.3-9].
-      const will = await this.cluster.ports.wills.take(clientId);
+      const will = await this.cluster!.ports.wills.take(clientId);
       if (will && (will.delaySeconds === 0 || cleanStart)) this.publishWill(will.message);
     }
-    return epoch;
   }
 
   /** A session resumed from the store: its subscriptions route to this node from now on. */
