@@ -172,7 +172,7 @@ async function feed({ connected, bytes, pieces: sizes }: Feed): Promise<void> {
   if (connected !== undefined) checkReplies(connected, Buffer.concat(received));
 }
 
-test(`random and mutated byte streams (${RUNS} runs) leave the broker up and serving`, { timeout: 60_000 }, async () => {
+test(`random and mutated byte streams (${RUNS} runs) leave the broker up and serving`, { timeout: 120_000 }, async () => {
   await fc.assert(fc.asyncProperty(feeds, feed), { numRuns: RUNS, seed: SEED });
   assert.ok(await broker.alive(), `the broker process died:\n${broker.stderr}`);
   await assertServesQos1(`mqtt://127.0.0.1:${broker.port}`);
