@@ -10,10 +10,7 @@ import { NEVER_EXPIRES } from '@roost/session';
 import type { Action } from '../actions.ts';
 import type { Channel, Will } from '../channel.ts';
 import { OutboundTopicAliases } from '../topic-aliases.ts';
-import { malformedProperty, repeatedProperty } from '../decoded-checks.ts';
-
-// The codec decodes invalid UTF-8 to U+FFFD; a client id carrying it or U+0000 is malformed [MQTT-1.5.4-1], [MQTT-1.5.4-2].
-const BAD_CHARACTERS = /[\u0000\uFFFD]/;
+import { hasMalformedCharacters, malformedProperty, repeatedProperty } from '../decoded-checks.ts';
 
 /** CONNECT: validate, negotiate limits, then ask the broker for the session (CONNACK follows in `attached`). */
 export function handleConnect(ch: Channel, packet: IConnectPacket): Action[] {
@@ -64,7 +61,8 @@ function validateConnect(
   if (repeated !== undefined) return { code: ReasonCode.ProtocolError, reason: `property ${repeated} included more than once` };
   const malformed = malformedProperty(packet);
   if (malformed !== undefined) return { code: ReasonCode.MalformedPacket, reason: malformed };
-  if (BAD_CHARACTERS.test(packet.clientId)) return { code: ReasonCode.ClientIdentifierNotValid, reason: 'client id is not valid UTF-8' };
+  // A client id with ill-formed UTF-8 (decoded as U+FFFD) or U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2].
+  if (hasMalformedCharacters(packet.clientId)) return { code: ReasonCode.ClientIdentifierNotValid, reason: 'client id is not valid UTF-8' };
   if (packet.clientId === '') {
     // [MQTT-3.1.3-8] v3.1.1: an empty id needs a clean session; v3.1 required 1 to 23 characters.
     if (version === 3 || (version === 4 && !packet.clean)) {
