@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { generate, parser as createParser, type IConnectPacket, type Packet } from 'mqtt-packet';
 import { Session } from '@roost/session';
-import { Channel, defaultLimits, type Action } from '@roost/broker';
+import { Channel, defaultLimits, encodeWithin, type Action } from '@roost/broker';
 import { anyPacket, connectPacket, encode, mutate, mutation, noise, versions, type Version } from '../helpers/mqtt-arbitraries.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
@@ -50,21 +50,29 @@ function decodeAll(bytes: Buffer, version: Version): Packet[] {
   return packets;
 }
 
-/** The bytes a `send` action puts on the wire: its pre-encoding, or the codec's. */
-function wireBytes(action: Extract<Action, { type: 'send' }>, version: Version): Buffer {
+/**
+ * The bytes a `send` action puts on the wire: its pre-encoding, or the connection's encoding
+ * within the client's limit (undefined: it cannot fit, and the connection closes instead).
+ */
+function wireBytes(action: Extract<Action, { type: 'send' }>, version: Version, maximumPacketSize: number | undefined): Buffer | undefined {
   if (action.data) return action.data;
   try {
+    if (maximumPacketSize !== undefined) return encodeWithin(action.packet, version, maximumPacketSize);
     return generate(action.packet, { protocolVersion: version });
   } catch (error) {
     assert.fail(`the codec cannot encode a ${action.packet.cmd} the channel sends: ${(error as Error).message} in ${JSON.stringify(action.packet)}`);
   }
 }
 
-/** Each packet sent decodes to one server-to-client packet within the client's maximum size. */
-function checkSent(actions: Action[], version: Version, maximumPacketSize: number | undefined): void {
+/**
+ * Each packet sent decodes to one server-to-client packet within the client's maximum size.
+ * False when one could not fit: the connection closes there.
+ */
+function checkSent(actions: Action[], version: Version, maximumPacketSize: number | undefined): boolean {
   for (const action of actions) {
     if (action.type !== 'send') continue;
-    const bytes = wireBytes(action, version);
+    const bytes = wireBytes(action, version, maximumPacketSize);
+    if (bytes === undefined) return false;
     const decoded = decodeAll(bytes, version);
     assert.equal(decoded.length, 1, `a ${action.packet.cmd} did not decode again: ${bytes.toString('hex')}`);
     assert.equal(decoded[0]!.cmd, action.packet.cmd);
@@ -72,6 +80,7 @@ function checkSent(actions: Action[], version: Version, maximumPacketSize: numbe
       assert.ok(bytes.length <= maximumPacketSize, `a ${bytes.length}-byte ${action.packet.cmd} to a client whose maximum is ${maximumPacketSize}`);
     }
   }
+  return true;
 }
 
 function run({ version, connect, bytes }: Case): void {
@@ -83,20 +92,21 @@ function run({ version, connect, bytes }: Case): void {
     if (ch.state === 'closed') break;
     // The client's limit binds from its CONNECT on; what answers the CONNECT is bound by it too.
     if (packet.cmd === 'connect' && ch.state === 'awaiting-connect' && packet.protocolVersion === 5) {
-      const limit: unknown = packet.properties?.maximumPacketSize; // an array when repeated: refused anyway
-      maximumPacketSize = typeof limit === 'number' ? limit : undefined;
+      // 0 and a repeat (decoded as an array) are protocol errors, refused by CONNACK: no limit.
+      const limit: unknown = packet.properties?.maximumPacketSize;
+      maximumPacketSize = typeof limit === 'number' && limit > 0 ? limit : undefined;
     }
     const actions = ch.handle(packet);
-    checkSent(actions, version, maximumPacketSize);
+    if (!checkSent(actions, version, maximumPacketSize)) return;
     const attach = actions.find((a) => a.type === 'attach');
     if (attach?.type === 'attach') {
-      checkSent(ch.attached(new Session(attach.request.clientId, attach.request.sessionExpiry), false), version, maximumPacketSize);
+      if (!checkSent(ch.attached(new Session(attach.request.clientId, attach.request.sessionExpiry), false), version, maximumPacketSize)) return;
     }
     // The client's own messages come back to it, as to a subscriber of everything.
     for (const action of actions) {
       if (action.type !== 'publish') continue;
       const { message } = action;
-      checkSent(ch.deliver({ message, qos: message.qos, retain: message.retain, subscriptionIds: [1, 7] }), version, maximumPacketSize);
+      if (!checkSent(ch.deliver({ message, qos: message.qos, retain: message.retain, subscriptionIds: [1, 7] }), version, maximumPacketSize)) return;
     }
   }
 }

@@ -246,6 +246,23 @@ test('[MQTT-3.1.2-24] v5: a message larger than the client\'s Maximum Packet Siz
   await end(pub);
 });
 
+test('[MQTT-3.2.2-19] v5: a refusing CONNACK leaves out its Reason String when it would exceed the client\'s Maximum Packet Size', async () => {
+  const client = await RawClient.open(server.port, 5);
+  client.send(client.connectPacket({ properties: { maximumPacketSize: 16, authenticationMethod: 'no-such-method' } }));
+  const connack = await client.next('connack');
+  assert.equal(connack.reasonCode, ReasonCode.BadAuthenticationMethod);
+  assert.equal(connack.properties?.reasonString, undefined);
+  assert.ok((connack.length ?? 0) + 2 <= 16);
+  await client.waitClosed();
+});
+
+test('[MQTT-3.1.2-24] v5: a CONNACK that cannot fit the client\'s Maximum Packet Size is not sent; the connection closes', async () => {
+  const client = await RawClient.open(server.port, 5);
+  client.send(client.connectPacket({ clientId: unique('tiny-limit'), properties: { maximumPacketSize: 4 } }));
+  await client.waitClosed();
+  assert.deepEqual(client.unread.map((p) => p.cmd), []);
+});
+
 test('[MQTT-3.1.2-25] v5: a message too large for the client counts as sent: it takes no window slot and is not resent', async () => {
   const topic = unique('as-if-sent');
   const clientId = unique('as-if-sent');

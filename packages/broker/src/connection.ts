@@ -3,6 +3,7 @@ import { generate, parser as createParser, type Packet, type IConnectPacket } fr
 import { ConnackReturnCode, ReasonCode, reasonCodeName, type ProtocolVersion } from '@roost/protocol';
 import type { Delivery } from '@roost/session';
 import type { Action } from './actions.ts';
+import { encodeWithin } from './fit-packet.ts';
 import { Channel, type ChannelContext } from './channel.ts';
 import type { Logger } from './options.ts';
 
@@ -260,7 +261,15 @@ export class Connection {
   }
 
   write(packet: Packet, data?: Buffer): void {
-    const bytes = data ?? generate(packet, { protocolVersion: this.channel.version as ProtocolVersion });
+    if (this.closed) return; // after a close for a packet that could not fit, the rest is moot
+    const bytes = data ?? this.encode(packet);
+    if (bytes === undefined) {
+      // Nothing the client could accept can say so; a client whose limit cannot hold a
+      // CONNACK or an ack cannot take part in the protocol.
+      this.host.log.info({ clientId: this.clientId || undefined, cmd: packet.cmd }, "closing: a packet cannot fit the client's maximum packet size");
+      this.close();
+      return;
+    }
     this.host.countOut(bytes.length, packet);
     // Writes of one event-loop turn leave in one writev: a subscriber fed by many publishers
     // otherwise pays a syscall per message.
@@ -270,6 +279,13 @@ export class Connection {
       process.nextTick(this.uncork);
     }
     this.socket.write(bytes);
+  }
+
+  /** PUBLISHes come measured from the channel; every other packet is fitted here [MQTT-3.1.2-24]. */
+  private encode(packet: Packet): Buffer | undefined {
+    const version = this.channel.version as ProtocolVersion;
+    const limit = this.channel.clientMaximumPacketSize;
+    return limit === undefined ? generate(packet, { protocolVersion: version }) : encodeWithin(packet, version, limit);
   }
 
   /** Close for a violation by the client: counted, logged at info, DISCONNECT first on v5. */

@@ -6,3 +6,4 @@ export * from './router.ts';
 export * from './cluster.ts';
 export type { BrokerCluster } from './cluster-node.ts';
 export { SHARED_STRATEGIES, type SharedStrategy } from './shared-strategy.ts';
+export { encodeWithin } from './fit-packet.ts';

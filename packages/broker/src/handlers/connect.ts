@@ -16,6 +16,9 @@ import { hasMalformedCharacters, malformedProperty, repeatedProperty } from '../
 export function handleConnect(ch: Channel, packet: IConnectPacket): Action[] {
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
   ch.version = version;
+  // Binds from the CONNECT on, a refusing CONNACK included; 0 or a repeat is refused below.
+  const maximumPacketSize: unknown = version === 5 ? packet.properties?.maximumPacketSize : undefined;
+  if (typeof maximumPacketSize === 'number' && maximumPacketSize > 0) ch.clientMaximumPacketSize = maximumPacketSize;
   const refusal = validateConnect(packet, version);
   if (refusal !== undefined) return refuse(ch, refusal.code, refusal.reason);
 
@@ -38,7 +41,6 @@ export function handleConnect(ch: Channel, packet: IConnectPacket): Action[] {
   ch.keepAlive = serverKeepAlive ?? packet.keepalive ?? 0;
   if (version === 5) {
     ch.clientReceiveMaximum = properties.receiveMaximum ?? 0xffff;
-    ch.clientMaximumPacketSize = properties.maximumPacketSize;
     if (properties.topicAliasMaximum) ch.outboundAliases = new OutboundTopicAliases(properties.topicAliasMaximum);
     ch.problemInformation = properties.requestProblemInformation ?? true;
   }
