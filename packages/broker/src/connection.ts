@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { generate, parser as createParser, type Packet, type IConnectPacket } from 'mqtt-packet';
+import { generate, parser as createParser, writeToStream, type Packet, type IConnectPacket } from 'mqtt-packet';
 import { ConnackReturnCode, ReasonCode, reasonCodeName, type ProtocolVersion } from '@roost/protocol';
 import type { Delivery } from '@roost/session';
 import type { Action } from './actions.ts';
@@ -22,6 +22,10 @@ export interface ConnectionHost {
   /** A delivery was dropped (queue overflow, slow QoS 0 reader): counted and logged. */
   dropped(connection: Connection, delivery: Delivery, why: string): void;
 }
+
+// mqtt-packet's encoder otherwise builds, on its first use, a Buffer for each of the 65536
+// two-byte numbers: 6.8 MB of heap for a saving of ~50 ns per encoded packet.
+writeToStream.cacheNumbers = false;
 
 // QoS 0 to a client that does not read is dropped beyond this much unsent data, so one slow
 // subscriber cannot grow the broker's memory without bound.
@@ -66,6 +70,7 @@ export class Connection {
   lastActivity = Date.now();
   readonly openedAt = Date.now();
   closed = false;
+  private readingPaused = false;
 
   constructor(socket: Socket, host: ConnectionHost) {
     this.socket = socket;
@@ -163,6 +168,21 @@ export class Connection {
       this.socket.on('drain', done);
       this.socket.on('close', done);
     });
+  }
+
+  /**
+   * Stops reading from the client until `until` settles: a publisher whose messages cannot
+   * move on (a peer link full) waits in its own socket, as TCP lets it, rather than in memory.
+   */
+  pauseReading(until: Promise<unknown>): void {
+    if (this.closed || this.readingPaused) return;
+    this.readingPaused = true;
+    this.socket.pause();
+    const resume = () => {
+      this.readingPaused = false;
+      if (!this.closed) this.socket.resume();
+    };
+    until.then(resume, resume);
   }
 
   deliver(delivery: Delivery): void {
