@@ -11,11 +11,12 @@ import {
   type SessionStore,
 } from '@roost/session';
 import type { Action, AttachRequest } from './actions.ts';
-import type { ChannelContext } from './channel.ts';
+import type { ChannelContext, Will } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
 import type { SharedDispatchOptions } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
 import { Listener } from './listener.ts';
+import { PendingDeliveries } from './pending-deliveries.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
 import { Retainer } from './retainer.ts';
 import { Router } from './router.ts';
@@ -29,6 +30,21 @@ export interface BrokerStores {
   sessions: SessionStore;
   retained: RetainedStore;
 }
+
+/** A claimed client's session as loaded, with the filters routed for it while it was taken over. */
+interface Claimed {
+  epoch?: number;
+  session?: Session;
+  routed?: ReadonlySet<string>;
+  /** Another node held the session and handed it over (or died holding it). */
+  tookOver?: boolean;
+}
+
+/**
+ * A copy routed again after a node died (`reroutedSince`) goes to sessions taken on since
+ * its first routing; this much earlier counts too, for clocks of nodes that disagree a little.
+ */
+const REROUTE_CLOCK_MARGIN_MS = 1000;
 
 /**
  * One node's broker: accepts connections, resolves sessions, routes messages to local
@@ -49,8 +65,10 @@ export class Broker implements ConnectionHost, ClusterHost {
   private readonly expiries = new KeyedTimers();
   /** The directory epoch under which this node holds each session (cluster mode). */
   private readonly epochs = new Map<string, number>();
-  /** CONNECTs for one client id are resolved one after another, so exactly one wins. */
+  /** CONNECTs (and adoptions) for one client id are resolved one after another, so exactly one wins. */
   private readonly attaching = new Map<string, Promise<void>>();
+  /** Deliveries for sessions routed here and still being loaded (takeover, resume). */
+  private readonly pending = new PendingDeliveries();
   /** QoS 2 message ids: random per process, so a restarted node never reuses one. */
   private readonly messageIdPrefix = `${randomBytes(6).toString('base64url')}.`;
   private messageIdCounter = 0;
@@ -129,9 +147,14 @@ export class Broker implements ConnectionHost, ClusterHost {
       case 'attach':
         this.attach(connection, action.request);
         return;
-      case 'publish':
+      case 'publish': {
         this.stats.messagesReceived++;
-        return this.publishFromClient(connection, action.message, action.qos2PacketId);
+        const routed = this.publishFromClient(connection, action.message, action.qos2PacketId);
+        // A full peer link pushes back on the publisher, as a full socket would on one node.
+        const congestion = this.cluster?.congestion;
+        if (congestion) connection.pauseReading(congestion);
+        return routed;
+      }
       case 'subscribe':
         return this.subscribe(connection, action.filter, action.options);
       case 'send-retained':
@@ -159,29 +182,56 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   private attach(connection: Connection, request: AttachRequest): void {
-    const { clientId } = request;
-    const previous = this.attaching.get(clientId) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.resolveSession(connection, request))
-      .catch((error: unknown) => {
-        this.log.error({ err: error, clientId }, 'session resolution failed');
-        connection.disconnect(ReasonCode.ServerUnavailable, 'session store unavailable');
-      })
-      .finally(() => {
-        if (this.attaching.get(clientId) === next) this.attaching.delete(clientId);
-      });
-    this.attaching.set(clientId, next);
+    this.inTurn(request.clientId, () => this.resolveSession(connection, request), (error) => {
+      this.log.error({ err: error, clientId: request.clientId }, 'session resolution failed');
+      connection.disconnect(ReasonCode.ServerUnavailable, 'session store unavailable');
+    });
   }
 
+  /** Runs `task` after every earlier one for `clientId` (CONNECTs, adoption) has settled. */
+  private inTurn(clientId: string, task: () => Promise<void>, onError: (error: unknown) => void): Promise<void> {
+    const previous = this.attaching.get(clientId) ?? Promise.resolve();
+    const run = previous.then(task).catch(onError);
+    // The turn ends however `run` ends, so a failure never skips the next one.
+    const turn: Promise<void> = run.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      if (this.attaching.get(clientId) === turn) this.attaching.delete(clientId);
+    });
+    this.attaching.set(clientId, turn);
+    return run;
+  }
+
+  /**
+   * From the claim on, what is routed to the client here waits in `pending` until the
+   * session is held; whatever happens, `pending` is emptied into the session or its
+   * publishers are refused.
+   */
   private async resolveSession(connection: Connection, request: AttachRequest): Promise<void> {
     if (connection.closed) return;
+    const { clientId } = request;
+    this.pending.open(clientId);
+    let held: Session | undefined;
+    try {
+      held = await this.takeOn(connection, request);
+    } finally {
+      const { deliveries, settle } = this.pending.take(clientId);
+      if (held) for (const delivery of deliveries) this.deliverTo(clientId, delivery);
+      settle(held && this.keeper.flushed());
+    }
+  }
+
+  /** Claims, loads (taking over from another node) and holds the session; the session held, if any. */
+  private async takeOn(connection: Connection, request: AttachRequest): Promise<Session | undefined> {
     const { clientId } = request;
     // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
     this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
     const claimed = await this.claimAndLoad(clientId, request.cleanStart);
     const { epoch } = claimed;
     let { session } = claimed;
-    if (connection.closed) return;
+    // A session taken from another node is this node's now, connection or not.
+    if (connection.closed && !claimed.tookOver) return undefined;
     if (session && request.cleanStart) {
       await this.endSession(session, false); // [MQTT-3.1.2-4] Clean Start discards the old session
       session = undefined;
@@ -193,9 +243,10 @@ export class Broker implements ConnectionHost, ClusterHost {
     session.expiryInterval = request.sessionExpiry;
     session.disconnectedAt = undefined;
     this.expiries.cancel(clientId);
-    if (!this.keeper.held.has(clientId)) await this.registerSubscriptions(session);
+    if (!this.keeper.held.has(clientId)) await this.registerSubscriptions(session, claimed.routed);
     // Independent writes and the fence check go out together: one round trip, not three.
     const will = connection.channel.will;
+    session.heldSince = Date.now();
     const [, , holds] = await Promise.all([
       this.keeper.hold(session),
       this.cluster && (will ? this.cluster.ports.wills.set(clientId, will) : this.cluster.ports.wills.delete(clientId)),
@@ -203,13 +254,18 @@ export class Broker implements ConnectionHost, ClusterHost {
       epoch === undefined || this.cluster!.ports.directory.holds(clientId, epoch),
     ]);
     if (!holds) {
+      // The winner's takeover (it waits for this attach) takes the session from here.
       connection.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
-      return;
+      return session;
     }
-    if (connection.closed) return;
+    if (connection.closed) {
+      this.offline(session, will);
+      return session;
+    }
     this.connections.set(clientId, connection);
     this.log.debug({ clientId, sessionPresent: present }, 'client connected');
     connection.attached(connection.channel.attached(session, present));
+    return session;
   }
 
   /**
@@ -218,15 +274,28 @@ export class Broker implements ConnectionHost, ClusterHost {
    * node held the client that read stands (a claim made elsewhere after it fails the fence
    * check); when one did, the session is read again after that node handed it over.
    */
-  private async claimAndLoad(clientId: string, cleanStart: boolean): Promise<{ epoch?: number; session?: Session }> {
+  private async claimAndLoad(clientId: string, cleanStart: boolean): Promise<Claimed> {
     if (!this.cluster) return { session: await this.keeper.load(clientId) };
     const loading = this.keeper.load(clientId);
     loading.catch(() => undefined); // awaited below or superseded; never an unhandled rejection
     const { epoch, previous } = await this.cluster.ports.directory.claim(clientId, this.options.nodeId);
     this.epochs.set(clientId, epoch);
     if (previous === undefined || previous === this.options.nodeId) return { epoch, session: await loading };
+    // Before the holder lets go, the session's subscriptions route here on every node, so
+    // what is published while it hands over reaches this node (and waits in `pending`)
+    // rather than the old holder after it let go.
+    const stale = cleanStart ? undefined : await loading;
+    const routed = stale ? await this.registerSubscriptions(stale) : undefined;
     await this.takeOver(previous, clientId, epoch, cleanStart);
-    return { epoch, session: await this.keeper.load(clientId) };
+    const session = await this.keeper.load(clientId);
+    if (routed) await this.dropStaleRoutes(clientId, routed, session);
+    return { epoch, session, routed, tookOver: true };
+  }
+
+  /** Filters routed for a session read before its takeover that the handed-over session no longer has. */
+  private async dropStaleRoutes(clientId: string, routed: ReadonlySet<string>, session: Session | undefined): Promise<void> {
+    const gone = [...routed].filter((filter) => !session?.subscriptions.has(filter));
+    await Promise.all(gone.map((filter) => this.unsubscribe(clientId, filter)));
   }
 
   private async takeOver(previous: string, clientId: string, epoch: number, cleanStart: boolean): Promise<void> {
@@ -239,13 +308,28 @@ export class Broker implements ConnectionHost, ClusterHost {
     }
   }
 
-  /** A session resumed from the store: its subscriptions route to this node from now on. */
-  private async registerSubscriptions(session: Session): Promise<void> {
-    const routes: Promise<void>[] = [];
+  /**
+   * A session resumed from the store: its subscriptions route to this node from now on,
+   * on every live node before this resolves unless `sync` is false (adoption: messages for
+   * a dead node's sessions wait for its reap, which comes after these routes). Returns the
+   * filters registered; those in `already` were registered before.
+   */
+  private async registerSubscriptions(session: Session, already?: ReadonlySet<string>, sync = true): Promise<Set<string>> {
+    const registered = new Set<string>();
+    const firsts: string[] = [];
     for (const [filter, options] of session.subscriptions) {
-      if (this.router.add(session.clientId, filter, options) && this.cluster) routes.push(this.cluster.routeAdded(filter));
+      registered.add(filter);
+      if (already?.has(filter)) {
+        this.router.add(session.clientId, filter, options); // options may have changed
+        continue;
+      }
+      if (this.router.add(session.clientId, filter, options)) firsts.push(filter);
     }
-    await Promise.all(routes);
+    if (this.cluster && firsts.length > 0) {
+      if (sync) await this.cluster.routesAdded(firsts);
+      else await this.cluster.reassertRoutes(firsts);
+    }
+    return registered;
   }
 
   detach(connection: Connection): void {
@@ -253,20 +337,29 @@ export class Broker implements ConnectionHost, ClusterHost {
     const { clientId, channel } = connection;
     if (this.connections.get(clientId) !== connection) return;
     this.connections.delete(clientId);
-    const session = channel.session!;
+    this.offline(channel.session!, channel.will);
+  }
+
+  /** The session's connection is gone: it ends, or waits for its client with its expiry and will running. */
+  private offline(session: Session, will: Will | undefined): void {
     session.disconnectedAt = Date.now();
-    const will = channel.will;
     void this.handBackShared(session);
     if (session.expiryInterval === 0) {
       void this.endSession(session, true);
     } else {
       this.keeper.touch(session);
-      if (session.expiryInterval !== NEVER_EXPIRES) {
-        this.expiries.set(clientId, session.expiryInterval * 1000, () => void this.expireSession(clientId));
-      }
+      this.expireLater(session);
     }
-    if (will) this.wills.schedule(clientId, will, Math.min(will.delaySeconds, session.expiryInterval));
-    else if (this.cluster) void this.cluster.ports.wills.delete(clientId).catch(() => undefined);
+    if (will) this.wills.schedule(session.clientId, will, Math.min(will.delaySeconds, session.expiryInterval));
+    else if (this.cluster) void this.cluster.ports.wills.delete(session.clientId).catch(() => undefined);
+  }
+
+  /** Ends an offline session when its expiry interval, counted from its disconnection, has passed. */
+  private expireLater(session: Session): void {
+    if (session.expiryInterval === NEVER_EXPIRES) return;
+    const left = session.expiryInterval * 1000 - (Date.now() - (session.disconnectedAt ?? Date.now()));
+    const { clientId } = session;
+    this.expiries.set(clientId, Math.max(0, left), () => void this.expireSession(clientId));
   }
 
   private async expireSession(clientId: string): Promise<void> {
@@ -371,18 +464,44 @@ export class Broker implements ConnectionHost, ClusterHost {
     return undefined;
   }
 
-  /** Local subscribers only; resolves when persistent sessions it touched are stored. */
-  private deliverLocal(message: Message, withShared: boolean): Promise<void> | undefined {
+  /**
+   * Local subscribers only; resolves when persistent sessions it touched are stored (and
+   * sessions still being taken on have it). With `reroutedSince`, only sessions taken on
+   * since then get it (Forwarder.reroute).
+   */
+  private deliverLocal(message: Message, withShared: boolean, reroutedSince?: number): Promise<unknown> | undefined {
     const deliveries = this.router.route(message, this.isOnline, withShared);
-    for (const [clientId, delivery] of deliveries) this.deliverTo(clientId, delivery);
-    return this.keeper.pending && message.qos > 0 ? this.keeper.flushed() : undefined;
+    let waits: Promise<unknown>[] | undefined;
+    for (const [clientId, delivery] of deliveries) {
+      if (reroutedSince !== undefined && !this.takenOnSince(clientId, reroutedSince)) continue;
+      const waiting = this.deliverTo(clientId, delivery);
+      if (waiting) (waits ??= []).push(waiting);
+    }
+    if (message.qos === 0) return undefined;
+    const flushed = this.keeper.pending ? this.keeper.flushed() : undefined;
+    if (!waits) return flushed;
+    if (flushed) waits.push(flushed);
+    return Promise.all(waits);
   }
 
-  private deliverTo(clientId: string, delivery: Delivery): void {
+  private takenOnSince(clientId: string, since: number): boolean {
+    const session = this.connections.get(clientId)?.channel.session ?? this.keeper.held.get(clientId);
+    return !session || session.heldSince >= since - REROUTE_CLOCK_MARGIN_MS;
+  }
+
+  /** A copy routed again after a node on its path died (ClusterHost). */
+  deliverRerouted(message: Message): Promise<unknown> | undefined {
+    const { reroutedSince, ...plain } = message;
+    return this.deliverLocal(plain, false, reroutedSince);
+  }
+
+  /** Undefined, or a promise when the session is still being taken on: the delivery waits for it. */
+  private deliverTo(clientId: string, delivery: Delivery): Promise<void> | undefined {
     const connection = this.connections.get(clientId);
     const id = delivery.message.id;
     const session = connection?.channel.session ?? this.keeper.held.get(clientId);
-    if (id !== undefined && session && !session.firstSight(id)) {
+    if (!session) return this.pending.add(clientId, delivery);
+    if (id !== undefined && !session.firstSight(id)) {
       this.stats.duplicatesSkipped++; // a copy routed again (publishFromClient)
       return;
     }
@@ -392,7 +511,7 @@ export class Broker implements ConnectionHost, ClusterHost {
       return;
     }
     // [MQTT-3.1.2-5] an offline persistent session keeps QoS 1/2 messages; QoS 0 is not queued.
-    if (!session || delivery.qos === 0) return;
+    if (delivery.qos === 0) return;
     const { limits } = this.ctx;
     const dropped = session.enqueue(delivery, limits.maxQueuedMessages, limits.queueOverflow);
     if (dropped) this.countDrop(clientId, 'offline queue overflow');
@@ -404,7 +523,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     const first = this.router.add(clientId, filter, options);
     this.touched(connection);
     const durable: Promise<unknown>[] = [this.keeper.flushed()];
-    if (first && this.cluster) durable.push(this.cluster.routeAdded(filter));
+    if (first && this.cluster) durable.push(this.cluster.routesAdded([filter]));
     await Promise.all(durable);
   }
 
@@ -418,15 +537,18 @@ export class Broker implements ConnectionHost, ClusterHost {
   // ---- cluster handlers (ClusterHost) ----
 
   async onForward(messages: Message[]): Promise<void> {
-    for (const message of messages) this.deliverLocal(message, false);
-    await this.keeper.flushed();
+    let waits: Promise<unknown>[] | undefined;
+    for (const message of messages) {
+      const delivered = message.reroutedSince === undefined ? this.deliverLocal(message, false) : this.deliverRerouted(message);
+      if (delivered) (waits ??= []).push(delivered);
+    }
+    await Promise.all([this.keeper.flushed(), ...(waits ?? [])]);
   }
 
   async onSharedDispatch(group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {
     const picked = this.router.pickShared(group, filter, message, this.isOnline, options.exclude);
     if (!picked || (options.onlineOnly && !this.isOnline(picked[0]))) return false;
-    this.deliverTo(picked[0], picked[1]);
-    await this.keeper.flushed();
+    await Promise.all([this.deliverTo(picked[0], picked[1]), this.keeper.flushed()]);
     return true;
   }
 
@@ -450,36 +572,50 @@ export class Broker implements ConnectionHost, ClusterHost {
     return { released: true };
   }
 
-  /** This node won the reap of a dead node: hold its sessions offline and publish its clients' wills. */
+  /**
+   * This node won the reap of a dead (or departed) node: it holds the node's persistent
+   * sessions offline, their expiry and wills counted from their disconnection, and routes
+   * them here. A client that reconnected elsewhere meanwhile keeps its session there.
+   */
   async adoptNode(deadNodeId: string): Promise<void> {
-    const cluster = this.cluster!;
-    for (const clientId of await cluster.ports.directory.heldBy(deadNodeId)) {
-      const { epoch } = await cluster.ports.directory.claim(clientId, this.options.nodeId);
-      this.epochs.set(clientId, epoch);
-      const session = await this.keeper.load(clientId);
-      const will = await cluster.ports.wills.take(clientId);
-      if (session && session.expiryInterval > 0) {
-        session.disconnectedAt ??= Date.now();
-        await this.registerSubscriptions(session);
-        this.keeper.held.set(clientId, session);
-        this.keeper.touch(session);
-        if (session.expiryInterval !== NEVER_EXPIRES) {
-          this.expiries.set(clientId, session.expiryInterval * 1000, () => void this.expireSession(clientId));
-        }
-        await this.handBackShared(session);
-      } else {
-        // A clean session ended with its connection; what it held for shared groups goes to
-        // other members, then its record goes too (else a later CONNECT would resume it).
-        if (session) {
-          session.disconnectedAt ??= Date.now();
-          await this.handBackShared(session);
-          await this.keeper.drop(clientId);
-        }
-        await cluster.ports.directory.release(clientId, epoch);
-        this.epochs.delete(clientId);
-      }
-      if (will) this.wills.schedule(clientId, { ...will, expirySeconds: will.expirySeconds }, Math.min(will.delaySeconds, session?.expiryInterval ?? 0));
+    for (const clientId of await this.cluster!.ports.directory.heldBy(deadNodeId)) {
+      await this.inTurn(clientId, () => this.adoptSession(deadNodeId, clientId), (error) => {
+        throw error; // the reap fails and is retried once its claim expires
+      });
     }
+  }
+
+  private async adoptSession(deadNodeId: string, clientId: string): Promise<void> {
+    const { directory, wills } = this.cluster!.ports;
+    const epoch = await directory.claimFrom(clientId, this.options.nodeId, deadNodeId);
+    if (epoch === undefined) return;
+    this.epochs.set(clientId, epoch);
+    const [session, will] = await Promise.all([this.keeper.load(clientId), wills.take(clientId)]);
+    const now = Date.now();
+    if (session) {
+      session.disconnectedAt ??= now;
+      session.heldSince = now;
+    }
+    if (session && session.expiryInterval > 0) {
+      // Held before it is routed here, so what the new routes bring finds it.
+      this.keeper.held.set(clientId, session);
+      this.keeper.touch(session);
+      await this.registerSubscriptions(session, undefined, false);
+      this.expireLater(session);
+      await this.handBackShared(session);
+    } else {
+      // A clean session ended with its connection; what it held for shared groups goes to
+      // other members, then its record goes too (else a later CONNECT would resume it).
+      if (session) {
+        await this.handBackShared(session);
+        await this.keeper.drop(clientId);
+      }
+      await directory.release(clientId, epoch);
+      this.epochs.delete(clientId);
+    }
+    if (!will) return;
+    const dueInSeconds = Math.min(will.delaySeconds, session?.expiryInterval ?? 0) - (now - (session?.disconnectedAt ?? now)) / 1000;
+    this.wills.schedule(clientId, { ...will, expirySeconds: will.expirySeconds }, Math.max(0, dueInSeconds));
   }
 
   /**

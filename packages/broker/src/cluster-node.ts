@@ -9,6 +9,7 @@ import type {
   SessionDirectory,
   WillStore,
 } from './cluster.ts';
+import { Forwarder } from './forwarder.ts';
 import type { Logger } from './options.ts';
 import { RouteReplica } from './route-replica.ts';
 import { SharedNodeChooser, type SharedStrategy } from './shared-strategy.ts';
@@ -22,15 +23,25 @@ export interface BrokerCluster {
   sharedStrategy: SharedStrategy;
   /** Per share name, overriding `sharedStrategy`. */
   sharedGroupStrategies?: ReadonlyMap<string, SharedStrategy>;
+  /**
+   * How long a SUBSCRIBE waits for each peer to apply its new route before the SUBACK goes
+   * anyway (a peer that does not answer in time is dying and reloads its routes when it
+   * returns). Default 3000.
+   */
+  routeSyncTimeoutMs?: number;
 }
 
 /** What the cluster asks of the local broker. */
-export interface ClusterHost extends ClusterHandlers {
+export interface ClusterHost extends Omit<ClusterHandlers, 'onAwaitRoutes'> {
   /** Adopts the sessions and wills of a dead node (called on the one node that won the reap). */
   adoptNode(deadNodeId: string): Promise<void>;
   /** A shared message no member anywhere could take. */
   sharedUndeliverable(group: string, message: Message): void;
+  /** A copy routed again after a node died (`reroutedSince` set): this node's sessions get it; resolves once durable. */
+  deliverRerouted(message: Message): Promise<unknown> | undefined;
 }
+
+const DEFAULT_ROUTE_SYNC_TIMEOUT_MS = 3000;
 
 /**
  * One node's membership in the cluster: the route replica, forwarding to peers, shared
@@ -41,22 +52,45 @@ export class ClusterNode {
   readonly ports: BrokerCluster;
   private readonly replica = new RouteReplica();
   private readonly chooser: SharedNodeChooser;
+  private readonly forwarder: Forwarder;
   private readonly peers = new Map<string, Peer>();
   private readonly log: Logger;
+  private readonly routeSyncTimeoutMs: number;
   private host: ClusterHost | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
 
   constructor(nodeId: string, ports: BrokerCluster, log: Logger) {
     this.nodeId = nodeId;
     this.ports = ports;
     this.log = log;
+    this.routeSyncTimeoutMs = ports.routeSyncTimeoutMs ?? DEFAULT_ROUTE_SYNC_TIMEOUT_MS;
     this.chooser = new SharedNodeChooser(ports.sharedStrategy, nodeId, ports.sharedGroupStrategies);
+    this.forwarder = new Forwarder(nodeId, ports.transport, this.replica, {
+      knownPeer: (peerId) => this.peers.get(peerId),
+      lookupPeer: (peerId) => this.peer(peerId),
+      deliverHere: (message) => this.host!.deliverRerouted(message),
+    }, log);
   }
 
-  /** Serves peers, registers, loads the route table and starts following it. */
+  /** Messages routed again after a node failed to take them. */
+  get rerouted(): number {
+    return this.forwarder.rerouted;
+  }
+
+  /**
+   * Serves peers, registers, loads the route table and starts following it. MQTT clients
+   * come only after this (the node is not ready before), so a publisher here never meets an
+   * empty replica.
+   */
   async start(host: ClusterHost): Promise<void> {
     this.host = host;
-    const { address } = await this.ports.transport.start(host);
+    const { address } = await this.ports.transport.start({
+      onForward: (messages, fromNode) => host.onForward(messages, fromNode),
+      onTakeover: (clientId, epoch) => host.onTakeover(clientId, epoch),
+      onSharedDispatch: (group, filter, message, options) => host.onSharedDispatch(group, filter, message, options),
+      onAwaitRoutes: (version, timeoutMs) => this.replica.reached(version, Math.min(timeoutMs, this.routeSyncTimeoutMs)),
+    });
     // Routes a previous incarnation of this node id left behind are stale: start clean.
     await this.ports.routes.removeNode(this.nodeId);
     await this.ports.registry.register({ nodeId: this.nodeId, address });
@@ -68,27 +102,44 @@ export class ClusterNode {
     this.log.info({ address }, 'joined cluster');
   }
 
+  /**
+   * Leaves the cluster, handing over what this node held: the broker has flushed its
+   * sessions; the transport stops (peers' messages for this node wait for the reap), then the
+   * heartbeat goes while the node stays known, so a peer reaps it as it would a dead node:
+   * adopts its offline sessions with their expiry and wills, routes them to itself, then
+   * removes this node's routes. Until then the routes stay, so nothing published meanwhile
+   * finds its subscribers unrouted.
+   */
   async stop(): Promise<void> {
     clearInterval(this.refreshTimer);
-    await this.ports.routes.removeNode(this.nodeId).catch(() => undefined);
+    this.replica.close();
     await this.ports.routes.close();
-    await this.ports.registry.close();
     await this.ports.transport.stop();
+    await this.ports.registry.close({ handOver: true });
   }
 
-  private async refreshPeers(): Promise<void> {
-    try {
-      for (const node of await this.ports.registry.alive()) this.peers.set(node.nodeId, node);
-    } catch (error) {
-      this.log.warn({ err: error }, 'node registry unavailable');
-    }
+  private refreshPeers(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        for (const node of await this.ports.registry.alive()) this.peers.set(node.nodeId, node);
+      } catch (error) {
+        this.log.warn({ err: error }, 'node registry unavailable');
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
   }
 
+  /**
+   * A node's heartbeat lapsed. Its routes stay in the replica until its reaper removes them
+   * (after routing its sessions to itself), so messages for its sessions are never routed
+   * nowhere meanwhile: forwards to it fail and wait for the reap (Forwarder).
+   */
   private async onDead(nodeId: string): Promise<void> {
     if (nodeId === this.nodeId) return;
     this.log.warn({ deadNode: nodeId }, 'node died');
     this.peers.delete(nodeId);
-    this.replica.removeNode(nodeId);
     this.ports.transport.dropPeer(nodeId);
     try {
       if (!(await this.ports.registry.claimReap(nodeId, this.nodeId))) return;
@@ -109,8 +160,27 @@ export class ClusterNode {
     await Promise.all([...filters].map((filter) => this.ports.routes.add(filter, this.nodeId)));
   }
 
-  routeAdded(filter: string): Promise<void> {
-    return this.ports.routes.add(filter, this.nodeId);
+  /**
+   * Writes the routes of filters new to this node and resolves once every live peer has
+   * applied them, so a message published anywhere after this resolves is routed here
+   * (SUBACK means routed). The registry is read after the writes: a node that registered
+   * later loads a table that has them already.
+   */
+  async routesAdded(filters: readonly string[]): Promise<void> {
+    if (filters.length === 0) return;
+    const versions = await Promise.all(filters.map((filter) => this.ports.routes.add(filter, this.nodeId)));
+    const version = Math.max(...versions);
+    const alive = await this.ports.registry.alive();
+    await Promise.all(alive.map(async (peer) => {
+      if (peer.nodeId === this.nodeId) return;
+      this.peers.set(peer.nodeId, peer);
+      try {
+        if (await this.ports.transport.awaitRoutes(peer, version, this.routeSyncTimeoutMs)) return;
+        this.log.warn({ peer: peer.nodeId, version }, 'peer did not apply a route in time');
+      } catch (error) {
+        this.log.warn({ err: error, peer: peer.nodeId, version }, 'peer did not answer a route sync');
+      }
+    }));
   }
 
   routeRemoved(filter: string): Promise<void> {
@@ -122,29 +192,14 @@ export class ClusterNode {
     return this.peers.get(nodeId);
   }
 
-  /**
-   * Sends the message once to every other node with direct subscribers for its topic.
-   * QoS 0 goes without a promise per message; QoS 1/2 resolves when every peer has it.
-   */
+  /** Sends the message once to every other node with direct subscribers for its topic (Forwarder). */
   forward(message: Message): Promise<unknown> | undefined {
-    const nodes = this.replica.remoteNodes(message.topic, this.nodeId);
-    if (nodes.size === 0) return undefined;
-    const { transport } = this.ports;
-    const sends: Promise<void>[] = [];
-    for (const nodeId of nodes) {
-      const peer = this.peers.get(nodeId);
-      if (peer && message.qos === 0) transport.post(peer, message);
-      else if (peer) sends.push(transport.forward(peer, message));
-      else sends.push(this.forwardToNewPeer(nodeId, message));
-    }
-    return sends.length > 0 ? Promise.all(sends) : undefined;
+    return this.forwarder.forward(message);
   }
 
-  /** A route names a node this one has not met yet: look it up first. */
-  private async forwardToNewPeer(nodeId: string, message: Message): Promise<void> {
-    const peer = await this.peer(nodeId);
-    if (peer) return this.ports.transport.forward(peer, message);
-    this.log.warn({ peer: nodeId }, 'route to an unknown node skipped');
+  /** After `forward`: resolves once the links it used are no longer congested; undefined when none is. */
+  get congestion(): Promise<void> | undefined {
+    return this.forwarder.congestion;
   }
 
   /** Every matching shared group gets the message at exactly one member, anywhere in the cluster. */

@@ -19,6 +19,8 @@ export interface ClusterHandlers {
   onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }>;
   /** A shared-subscription message for a member on this node; false when no member could take it. */
   onSharedDispatch(group: string, filter: string, message: Message, options?: SharedDispatchOptions): Promise<boolean>;
+  /** Resolves true once this node's route replica has applied table `version`; false after `timeoutMs`. */
+  onAwaitRoutes(version: number, timeoutMs: number): Promise<boolean>;
 }
 
 export interface SharedDispatchOptions {
@@ -43,6 +45,14 @@ export interface ClusterTransport {
   post(peer: Peer, message: Message): void;
   takeover(peer: Peer, clientId: string, epoch: number): Promise<{ released: boolean }>;
   dispatchShared(peer: Peer, group: string, filter: string, message: Message, onlineOnly?: boolean): Promise<boolean>;
+  /**
+   * Undefined while the links to these peers have room; else resolves once the congested
+   * ones have drained (or failed). Their publishers are not read meanwhile, so a full link
+   * pushes back instead of dropping.
+   */
+  congestion(nodeIds: Iterable<string>): Promise<void> | undefined;
+  /** True once the peer's route replica has applied table `version`; false if it had not within `timeoutMs`. */
+  awaitRoutes(peer: Peer, version: number, timeoutMs: number): Promise<boolean>;
   /** Forget a peer (it died or left): fail what waits for it and free its buffer. */
   dropPeer(nodeId: string): void;
 }
@@ -54,10 +64,11 @@ export interface RouteChange {
   nodeId: string;
 }
 
+/** Route changes carry the table's version: every change takes the next one, so replicas apply them in order. */
 export interface RouteListener {
-  change(change: RouteChange): void;
-  /** After a gap in the change feed (reconnect, restart): the whole table, replacing the replica. */
-  reset(routes: Array<{ filter: string; nodeId: string }>): void;
+  change(change: RouteChange, version: number): void;
+  /** After a gap in the change feed (reconnect, restart): the whole table at `version`, replacing the replica. */
+  reset(routes: Array<{ filter: string; nodeId: string }>, version: number): void;
 }
 
 /**
@@ -66,7 +77,8 @@ export interface RouteListener {
  * stored whole (`$share/g/f`). Every node keeps a replica fed by `watch`.
  */
 export interface RouteStore {
-  add(filter: string, nodeId: string): Promise<void>;
+  /** Resolves with a table version at which the route is in the table (a replica at that version or later has it). */
+  add(filter: string, nodeId: string): Promise<number>;
   remove(filter: string, nodeId: string): Promise<void>;
   /** Removes every route of a node (it died, or starts afresh). */
   removeNode(nodeId: string): Promise<void>;
@@ -92,7 +104,12 @@ export interface NodeRegistry {
   claimReap(deadNodeId: string, reaper: string): Promise<boolean>;
   /** After a reap: no watcher reports the node again (unless it registers anew). */
   forget(nodeId: string): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Stops the heartbeat and leaves. With `handOver`, the node stays known without a
+   * heartbeat, so a peer reaps it at once as it would a dead node (adopting its sessions);
+   * without, it leaves unseen.
+   */
+  close(options?: { handOver?: boolean }): Promise<void>;
 }
 
 /**
@@ -102,6 +119,11 @@ export interface NodeRegistry {
 export interface SessionDirectory {
   /** Makes `nodeId` the holder of `clientId`; returns the new epoch and the previous holder. */
   claim(clientId: string, nodeId: string): Promise<{ epoch: number; previous?: string }>;
+  /**
+   * As claim, only while `holder` still holds `clientId` (adopting a dead node's sessions: a
+   * client that reconnected elsewhere meanwhile stays where it is); the new epoch, or undefined.
+   */
+  claimFrom(clientId: string, nodeId: string, holder: string): Promise<number | undefined>;
   /** True while `epoch` is still the latest claim of `clientId`. */
   holds(clientId: string, epoch: number): Promise<boolean>;
   /** The node holding `clientId`, if any. */

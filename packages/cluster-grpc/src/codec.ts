@@ -17,6 +17,7 @@ export function encodeMessage(message: Message): WireMessage {
   if (message.expiresAt !== undefined) wire.expiresAt = message.expiresAt;
   if (message.origin !== undefined) wire.origin = message.origin;
   if (message.id !== undefined) wire.id = message.id;
+  if (message.reroutedSince !== undefined) wire.reroutedSince = message.reroutedSince;
   return wire;
 }
 
@@ -27,6 +28,7 @@ export function decodeMessage(wire: WireMessage): Message {
   if (wire.expiresAt !== undefined) message.expiresAt = wire.expiresAt;
   if (wire.origin !== undefined) message.origin = wire.origin;
   if (wire.id !== undefined) message.id = wire.id;
+  if (wire.reroutedSince !== undefined) message.reroutedSince = wire.reroutedSince;
   return message;
 }
 

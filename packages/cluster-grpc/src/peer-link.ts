@@ -71,6 +71,8 @@ export class PeerLink {
   private attempts = 0;
   private lastError = 'no connection yet';
   private closed = false;
+  /** Waiting for the buffer to drain below a quarter of its bound (congestion). */
+  private drainWaiters: Array<() => void> = [];
 
   constructor(nodeId: string, address: string, options: PeerLinkOptions) {
     this.nodeId = nodeId;
@@ -105,6 +107,27 @@ export class PeerLink {
     const wire = encodeMessage(message);
     this.queue.push({ wire, size: wireSize(wire), resolve: ignore, reject: ignore });
     this.scheduleFlush();
+  }
+
+  /**
+   * More than half the buffer is taken: the broker stops reading from publishers until
+   * `drained()`, so a flood waits in their sockets instead of overflowing the buffer.
+   */
+  get congested(): boolean {
+    return this.queue.length + this.inFlightMessages >= this.options.maxBufferedMessages / 2;
+  }
+
+  /** Resolves once the buffer is below a quarter of its bound, or the link failed or closed. */
+  drained(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private wakeIfDrained(): void {
+    if (this.drainWaiters.length === 0 || this.queue.length + this.inFlightMessages > this.options.maxBufferedMessages / 4) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** Why a message cannot be taken now (counted as dropped when the buffer is full). */
@@ -215,6 +238,7 @@ export class PeerLink {
       for (const waiter of batch.waiters) waiter.resolve();
     }
     this.flush();
+    this.wakeIfDrained();
   }
 
   private lost(stream: ClientDuplexStream<WireBatch, WireAck>, status: StatusObject): void {
@@ -271,6 +295,7 @@ export class PeerLink {
     this.queue = [];
     this.options.stats.droppedMessages += waiters.length;
     for (const waiter of waiters) waiter.reject(error);
+    this.wakeIfDrained();
   }
 
   /** Cancels the current stream without treating its end as a loss. */

@@ -37,6 +37,7 @@ export interface WireMessage {
   expiresAt?: number;
   origin?: string;
   id?: string;
+  reroutedSince?: number;
 }
 
 export interface WireBatch {
@@ -71,10 +72,20 @@ export interface WireSharedReply {
   delivered: boolean;
 }
 
+export interface WireRouteVersion {
+  version: number;
+  timeoutMs: number;
+}
+
+export interface WireRouteVersionReply {
+  applied: boolean;
+}
+
 export interface ClusterService extends ServiceDefinition {
   Forward: MethodDefinition<WireBatch, WireAck>;
   Takeover: MethodDefinition<WireTakeoverRequest, WireTakeoverReply>;
   DispatchShared: MethodDefinition<WireSharedRequest, WireSharedReply>;
+  AwaitRoutes: MethodDefinition<WireRouteVersion, WireRouteVersionReply>;
 }
 
 function loadClusterService(): ClusterService {

@@ -14,6 +14,8 @@ import {
   clusterService,
   type WireAck,
   type WireBatch,
+  type WireRouteVersion,
+  type WireRouteVersionReply,
   type WireSharedReply,
   type WireSharedRequest,
   type WireTakeoverReply,
@@ -57,6 +59,8 @@ export class ClusterServer {
         this.answer('Takeover', reply, () => this.takeover(call.request)),
       DispatchShared: (call: ServerUnaryCall<WireSharedRequest, WireSharedReply>, reply: sendUnaryData<WireSharedReply>) =>
         this.answer('DispatchShared', reply, () => this.dispatchShared(call.request)),
+      AwaitRoutes: (call: ServerUnaryCall<WireRouteVersion, WireRouteVersionReply>, reply: sendUnaryData<WireRouteVersionReply>) =>
+        this.answer('AwaitRoutes', reply, async () => ({ applied: await handlers.onAwaitRoutes(call.request.version, call.request.timeoutMs) })),
     });
   }
 

@@ -98,6 +98,21 @@ export class GrpcClusterTransport implements ClusterTransport {
     return reply.delivered;
   }
 
+  async awaitRoutes(peer: Peer, version: number, timeoutMs: number): Promise<boolean> {
+    // The peer answers within timeoutMs itself; the deadline only covers the way there and back.
+    const reply = await this.call(peer, clusterService.AwaitRoutes, { version, timeoutMs }, timeoutMs + this.limits.callTimeoutMs);
+    return reply.applied;
+  }
+
+  congestion(nodeIds: Iterable<string>): Promise<void> | undefined {
+    let congested: Promise<void>[] | undefined;
+    for (const nodeId of nodeIds) {
+      const link = this.links.get(nodeId);
+      if (link?.congested) (congested ??= []).push(link.drained());
+    }
+    return congested && Promise.all(congested).then(() => undefined);
+  }
+
   dropPeer(nodeId: string): void {
     this.links.get(nodeId)?.close('peer dropped');
     this.links.delete(nodeId);
@@ -116,9 +131,9 @@ export class GrpcClusterTransport implements ClusterTransport {
   }
 
   /** A unary call on the peer's channel, bounded by callTimeoutMs; any failure is the peer's. */
-  private call<Request, Reply>(peer: Peer, method: MethodDefinition<Request, Reply>, request: Request): Promise<Reply> {
+  private call<Request, Reply>(peer: Peer, method: MethodDefinition<Request, Reply>, request: Request, timeoutMs = this.limits.callTimeoutMs): Promise<Reply> {
     const client: Client = this.link(peer).client;
-    const deadline = Date.now() + this.limits.callTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, { deadline }, (error, reply) => {
         if (!error && reply) return resolve(reply);

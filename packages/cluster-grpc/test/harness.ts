@@ -47,6 +47,15 @@ export class RecordingHandlers implements ClusterHandlers {
     return group !== 'empty';
   }
 
+  /** Route versions asked for; versions up to `appliedVersion` are applied at once, others never. */
+  readonly routeWaits: Array<{ version: number; timeoutMs: number }> = [];
+  appliedVersion = 0;
+
+  async onAwaitRoutes(version: number, timeoutMs: number): Promise<boolean> {
+    this.routeWaits.push({ version, timeoutMs });
+    return version <= this.appliedVersion;
+  }
+
   messages(): Message[] {
     return this.batches.flatMap((batch) => batch.messages);
   }

@@ -123,6 +123,23 @@ test('takeover and shared dispatch round trips, with handler failures as PeerUna
   assert.deepEqual(await a.transport.takeover(peer, 'client-2', 10), { released: true });
 });
 
+test('awaitRoutes carries the version and the peer\'s bound, and its answer', async () => {
+  const a = await startTransport('a');
+  const b = await startTransport('b');
+  const peer = { nodeId: 'b', address: b.address };
+  b.handlers.appliedVersion = 5;
+  assert.equal(await a.transport.awaitRoutes(peer, 5, 250), true);
+  assert.equal(await a.transport.awaitRoutes(peer, 6, 250), false);
+  assert.deepEqual(b.handlers.routeWaits, [{ version: 5, timeoutMs: 250 }, { version: 6, timeoutMs: 250 }]);
+});
+
+test('a rerouted copy keeps the time of its first routing across the wire', async () => {
+  const a = await startTransport('a');
+  const b = await startTransport('b');
+  await a.transport.forward({ nodeId: 'b', address: b.address }, { ...message('t/r'), reroutedSince: 1_700_000_000_123 });
+  assert.equal(b.handlers.messages()[0]?.reroutedSince, 1_700_000_000_123);
+});
+
 test('an unreachable peer fails forwards and calls with PeerUnavailableError within the retry budget', async () => {
   const a = await startTransport('a', { retryTimeoutMs: 300, callTimeoutMs: 300 });
   const peer = { nodeId: 'gone', address: `127.0.0.1:${await freePort()}` };

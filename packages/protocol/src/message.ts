@@ -32,6 +32,12 @@ export interface Message {
    * a node's death), sessions that already have it recognise it and skip it.
    */
   id?: string;
+  /**
+   * Set on a copy routed again because a node on its first path died before taking it: the
+   * epoch ms of the first routing. A node that took the first copy delivers this one only to
+   * sessions it took on since then (moved from the dead node); the others already had it.
+   */
+  reroutedSince?: number;
 }
 
 /** Options a client attached to one subscription (v5 3.8.3.1; v3 uses only qos). */

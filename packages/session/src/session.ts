@@ -60,6 +60,12 @@ export class Session {
   private readonly recentIdSet = new Set<string>();
   /** Epoch ms of the last disconnection; undefined while connected. */
   disconnectedAt: number | undefined;
+  /**
+   * Epoch ms at which this node took the session on (connected it, or adopted it from a dead
+   * node); memory only. A message routed again after a node died goes only to sessions taken
+   * on since its first routing.
+   */
+  heldSince = 0;
   private nextPacketId = 1;
 
   constructor(clientId: string, expiryInterval: number) {
@@ -95,14 +101,16 @@ export class Session {
   }
 
   /**
-   * The shared-subscription deliveries this session has not received: queued ones, and
-   * in-flight ones not yet acknowledged (a QoS 2 message whose PUBREC came is the client's
-   * already). When the member leaves, its group may hand these to another member.
+   * The shared-subscription deliveries this session has not received: queued ones, and QoS 1
+   * ones sent and not yet acknowledged. A QoS 2 message once sent is this member's to
+   * complete when it reconnects (MQTT 5 4.8.2): the client may hold it awaiting PUBREL, so
+   * another member getting it would make two. When the member leaves, its group may hand
+   * these to another member.
    */
   unreceivedShared(): Delivery[] {
     const found: Delivery[] = [];
     for (const inflight of this.inflight.values()) {
-      if (inflight.delivery.shared && inflight.phase === 'publish') found.push(inflight.delivery);
+      if (inflight.delivery.shared && inflight.phase === 'publish' && inflight.delivery.qos < 2) found.push(inflight.delivery);
     }
     for (const delivery of this.queue) if (delivery.shared) found.push(delivery);
     return found;

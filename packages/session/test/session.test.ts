@@ -8,14 +8,18 @@ function delivery(n: number, shared: boolean): Delivery {
   return d;
 }
 
-test('unreceivedShared: shared deliveries queued or awaiting PUBACK/PUBREC, not those past PUBREC', () => {
+test('unreceivedShared: shared deliveries queued or awaiting PUBACK, not QoS 2 ones once sent (MQTT 5 4.8.2)', () => {
   const session = new Session('c', 60);
   const [sent, released, direct, queued] = [delivery(1, true), delivery(2, true), delivery(3, false), delivery(4, true)];
+  const sentQos2: Delivery = { ...delivery(5, true), qos: 2 };
+  const queuedQos2: Delivery = { ...delivery(6, true), qos: 2 };
   session.inflight.set(1, { delivery: sent, phase: 'publish' });
   session.inflight.set(2, { delivery: released, phase: 'pubrel' });
   session.inflight.set(3, { delivery: direct, phase: 'publish' });
+  session.inflight.set(5, { delivery: sentQos2, phase: 'publish' });
   session.queue.push(queued);
-  assert.deepEqual(session.unreceivedShared(), [sent, queued]);
+  session.queue.push(queuedQos2);
+  assert.deepEqual(session.unreceivedShared(), [sent, queued, queuedQos2]);
 });
 
 test('forget removes exactly the given deliveries and keeps the queue order of the rest', () => {

@@ -164,13 +164,21 @@ export class RedisNodeRegistry implements NodeRegistry {
     await guard('forget', () => this.client[FORGET_COMMAND](this.aliveKey(nodeId), this.knownKey, nodeId));
   }
 
-  /** Stops heartbeats and death watches; leaves the cluster gracefully (peers will not reap it). */
-  async close(): Promise<void> {
+  /**
+   * Stops heartbeats and death watches. Without `handOver` the node leaves the known set too
+   * (peers will not reap it); with it, it stays known without a heartbeat, so the next death
+   * poll of a peer reaps it and adopts what it held.
+   */
+  async close(options: { handOver?: boolean } = {}): Promise<void> {
     this.closed = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     if (!this.self) return;
     const { nodeId } = this.self;
+    if (options.handOver) {
+      await guard('leave', () => this.client.del(this.aliveKey(nodeId)));
+      return;
+    }
     const leave = this.client.multi().del(this.aliveKey(nodeId)).hdel(this.knownKey, nodeId);
     await guard('leave', () => leave.exec().then(execReplies));
   }

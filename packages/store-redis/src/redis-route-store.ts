@@ -9,7 +9,9 @@
 // Every change is one script: it updates both sets, INCRs the version and PUBLISHes the change
 // carrying it, so a change and its message can never be seen apart, and versions are published
 // in commit order without gaps. A no-op (adding a route that exists, removing one that does
-// not) changes nothing, takes no version and publishes nothing. removeNode publishes one
+// not) changes nothing, takes no version and publishes nothing; `add` answers a version at which
+// its route is in the table either way, so a caller can wait until every replica reached it
+// (SUBACK means routed, docs/cluster.md). removeNode publishes one
 // removal per route (each with its own version), so replicas stay exact without a reload; it
 // costs O(routes of the node) inside one script, run only when a node dies or starts afresh.
 // One `{routes}` slot, because each script touches the table, a node's set and the version.
@@ -21,9 +23,12 @@ import { execReplies, guard } from './errors.ts';
 import { RouteFeed, type RouteSnapshot } from './route-feed.ts';
 import { decodeRoute, encodeRoute } from './route-wire.ts';
 
-/** KEYS: table, node set, version. ARGV: route member, channel. The new version, or 0 if it existed. */
+/**
+ * KEYS: table, node set, version. ARGV: route member, channel. The new version; if the route
+ * existed, the current one (a replica at it has the route too), so callers can always wait on it.
+ */
 const ADD_SCRIPT = `
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return tonumber(redis.call('GET', KEYS[3]) or '0') end
 redis.call('SADD', KEYS[2], ARGV[1])
 local version = redis.call('INCR', KEYS[3])
 redis.call('PUBLISH', ARGV[2], string.format('%d add %s', version, ARGV[1]))
@@ -107,9 +112,9 @@ export class RedisRouteStore implements RouteStore {
     return `${this.prefix}{routes}:node:${nodeId}`;
   }
 
-  async add(filter: string, nodeId: string): Promise<void> {
+  async add(filter: string, nodeId: string): Promise<number> {
     const member = encodeRoute(filter, nodeId);
-    await guard('route add', () => this.client[ADD_COMMAND](this.tableKey, this.nodeKey(nodeId), this.versionKey, member, this.channel));
+    return guard('route add', () => this.client[ADD_COMMAND](this.tableKey, this.nodeKey(nodeId), this.versionKey, member, this.channel));
   }
 
   async remove(filter: string, nodeId: string): Promise<void> {

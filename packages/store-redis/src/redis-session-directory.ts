@@ -29,6 +29,19 @@ redis.call('ZADD', KEYS[3], 0, ARGV[2] .. '\\0' .. ARGV[1])
 return { epoch, previous }
 `;
 
+/**
+ * KEYS: epochs, holders, held. ARGV: client id, node id, expected holder.
+ * As CLAIM_SCRIPT, only while the expected holder still holds the client; else false.
+ */
+const CLAIM_FROM_SCRIPT = `
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[3] then return false end
+local epoch = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('ZREM', KEYS[3], ARGV[3] .. '\\0' .. ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], 0, ARGV[2] .. '\\0' .. ARGV[1])
+return epoch
+`;
+
 /** KEYS: epochs, holders, held. ARGV: client id, epoch. 1 when released, 0 when the epoch is stale. */
 const RELEASE_SCRIPT = `
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
@@ -40,6 +53,7 @@ return 1
 `;
 
 const CLAIM_COMMAND = 'roostSessionClaim';
+const CLAIM_FROM_COMMAND = 'roostSessionClaimFrom';
 const RELEASE_COMMAND = 'roostSessionRelease';
 const INDEX_PAGE = 1000;
 /** Above every byte of UTF-8, so `[N\0` .. `[N\0\xff` spans every entry of node N. */
@@ -49,6 +63,7 @@ type RedisClient = Redis | Cluster;
 
 interface DirectoryCommands {
   [CLAIM_COMMAND](epochs: string, holders: string, held: string, clientId: string, nodeId: string): Promise<[number, string | null]>;
+  [CLAIM_FROM_COMMAND](epochs: string, holders: string, held: string, clientId: string, nodeId: string, holder: string): Promise<number | null>;
   [RELEASE_COMMAND](epochs: string, holders: string, held: string, clientId: string, epoch: string): Promise<number>;
 }
 
@@ -61,6 +76,7 @@ export class RedisSessionDirectory implements SessionDirectory {
   /** `client` stays the caller's to configure and quit; `prefix` namespaces every key. */
   constructor(client: RedisClient, prefix = 'roost:') {
     client.defineCommand(CLAIM_COMMAND, { numberOfKeys: 3, lua: CLAIM_SCRIPT });
+    client.defineCommand(CLAIM_FROM_COMMAND, { numberOfKeys: 3, lua: CLAIM_FROM_SCRIPT });
     client.defineCommand(RELEASE_COMMAND, { numberOfKeys: 3, lua: RELEASE_SCRIPT });
     this.client = client as RedisClient & DirectoryCommands;
     this.epochsKey = `${prefix}{directory}:epochs`;
@@ -73,6 +89,13 @@ export class RedisSessionDirectory implements SessionDirectory {
       this.client[CLAIM_COMMAND](this.epochsKey, this.holdersKey, this.heldKey, clientId, nodeId),
     );
     return previous === null ? { epoch } : { epoch, previous };
+  }
+
+  async claimFrom(clientId: string, nodeId: string, holder: string): Promise<number | undefined> {
+    const epoch = await guard('claimFrom', () =>
+      this.client[CLAIM_FROM_COMMAND](this.epochsKey, this.holdersKey, this.heldKey, clientId, nodeId, holder),
+    );
+    return epoch ?? undefined;
   }
 
   async holds(clientId: string, epoch: number): Promise<boolean> {

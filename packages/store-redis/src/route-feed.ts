@@ -105,7 +105,7 @@ export class RouteFeed {
     }
     this.expected++;
     try {
-      this.listener.change({ op: change.op, filter: change.filter, nodeId: change.nodeId });
+      this.listener.change({ op: change.op, filter: change.filter, nodeId: change.nodeId }, change.version);
     } catch (error) {
       this.options.onError(error as Error);
     }
@@ -144,7 +144,7 @@ export class RouteFeed {
     await guard('route watch', () => this.subscriber.subscribe(this.options.channel));
     const { version, routes } = await this.options.load();
     if (this.closed) return;
-    this.listener.reset(routes);
+    this.listener.reset(routes, version);
     this.expected = version + 1;
     const buffered = this.pending;
     this.pending = undefined;

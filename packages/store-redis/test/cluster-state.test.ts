@@ -51,11 +51,13 @@ const route = (filter: string, nodeId: string) => `${filter} @ ${nodeId}`;
 class ReplicaListener implements RouteListener {
   readonly replica = new Set<string>();
   readonly changes: RouteChange[] = [];
+  readonly versions: number[] = [];
   readonly resets: string[][] = [];
   private readonly updates = new EventEmitter();
 
-  change(change: RouteChange): void {
+  change(change: RouteChange, version: number): void {
     this.changes.push(change);
+    this.versions.push(version);
     if (change.op === 'add') this.replica.add(route(change.filter, change.nodeId));
     else this.replica.delete(route(change.filter, change.nodeId));
     this.updates.emit('update');
@@ -98,9 +100,9 @@ describe('RedisRouteStore', () => {
     const listener = await watcher(prefix);
     assert.deepEqual(listener.resets, [[]]);
 
-    await store.add('a/+', 'n1');
-    await store.add('a/+', 'n1');
-    await store.add('$share/g/b/#', 'n1');
+    assert.equal(await store.add('a/+', 'n1'), 1);
+    assert.equal(await store.add('a/+', 'n1'), 1, 'an existing route answers the current version');
+    assert.equal(await store.add('$share/g/b/#', 'n1'), 2);
     await store.add('a/+', 'n2');
     await store.remove('$share/g/b/#', 'n1');
     await store.remove('$share/g/b/#', 'n1');
@@ -108,6 +110,7 @@ describe('RedisRouteStore', () => {
     await store.add('marker', 'n3'); // the next change after the no-ops
     await listener.until(() => listener.changes.length >= 5, 'five changes');
 
+    assert.deepEqual(listener.versions, [1, 2, 3, 4, 5], 'each change carries the next version');
     assert.deepEqual(listener.changes, [
       { op: 'add', filter: 'a/+', nodeId: 'n1' },
       { op: 'add', filter: '$share/g/b/#', nodeId: 'n1' },
@@ -293,6 +296,20 @@ describe('RedisNodeRegistry', () => {
     assert.equal(await c.claimReap('n-b', 'n-c'), false, 'a forgotten node cannot be claimed by a late watcher');
   });
 
+  test('a node leaving with handOver is reported dead, so a peer reaps what it held', async () => {
+    const prefix = freshPrefix();
+    const survivor = closeLater(new RedisNodeRegistry(control, prefix, fast));
+    await survivor.register({ nodeId: 'n-a', address: 'a:7000' });
+    const leaving = new RedisNodeRegistry(connect(), prefix, fast);
+    await leaving.register({ nodeId: 'n-l', address: 'l:7000' });
+    const watch = deathsOf(survivor);
+    const reported = watch.next();
+    await leaving.close({ handOver: true });
+    await reported;
+    assert.deepEqual(watch.deaths, ['n-l']);
+    assert.equal(await survivor.claimReap('n-l', 'n-a'), true);
+  });
+
   test('a heartbeat that finds its key gone registers again and reports the lapse', async () => {
     const prefix = freshPrefix();
     const lapsed = new EventEmitter();
@@ -347,6 +364,20 @@ describe('RedisSessionDirectory', () => {
     assert.deepEqual(await directory.heldBy('n2'), []);
     // Epochs outlive the release, so a stale holder can never match a later claim.
     assert.deepEqual(await directory.claim('c', 'n1'), { epoch: epoch + 1 });
+  });
+
+  test('claimFrom takes a client only while the expected node holds it (a reaper never takes a client back from where it reconnected)', async () => {
+    const directory = new RedisSessionDirectory(control, freshPrefix());
+    await directory.claim('c', 'dead');
+    await directory.claim('c', 'elsewhere'); // the client reconnected before the reap
+    assert.equal(await directory.claimFrom('c', 'reaper', 'dead'), undefined);
+    assert.equal(await directory.holder('c'), 'elsewhere');
+    assert.deepEqual(await directory.heldBy('reaper'), []);
+    await directory.claim('d', 'dead');
+    assert.equal(await directory.claimFrom('d', 'reaper', 'dead'), 2);
+    assert.deepEqual(await directory.heldBy('dead'), []);
+    assert.deepEqual(await directory.heldBy('reaper'), ['d']);
+    assert.equal(await directory.holds('d', 2), true);
   });
 
   test('heldBy keeps nodes whose ids prefix each other apart, and pages through many clients', async () => {
