@@ -1,43 +1,30 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Packet } from 'mqtt-packet';
-import { ReasonCode, type Message, type SubscriptionOptions } from '@roost/protocol';
+import type { Message, SubscriptionOptions } from '@roost/protocol';
 import {
   MemoryRetainedStore,
   MemorySessionStore,
-  NEVER_EXPIRES,
-  Session,
   type Delivery,
   type RetainedStore,
   type SessionStore,
 } from '@roost/session';
-import type { Action, AttachRequest } from './actions.ts';
-import type { ChannelContext, Will } from './channel.ts';
+import type { Action } from './actions.ts';
+import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
 import type { SharedDispatchOptions } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
 import { Listener } from './listener.ts';
-import { PendingDeliveries } from './pending-deliveries.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
 import { Retainer } from './retainer.ts';
 import { Router } from './router.ts';
 import { SessionKeeper } from './session-keeper.ts';
+import { SessionLifecycle } from './session-lifecycle.ts';
 import { BrokerStats } from './stats.ts';
 import { sysMessages } from './sys-topics.ts';
-import { KeyedTimers } from './timers.ts';
-import { WillKeeper } from './will-keeper.ts';
 
 export interface BrokerStores {
   sessions: SessionStore;
   retained: RetainedStore;
-}
-
-/** A claimed client's session as loaded, with the filters routed for it while it was taken over. */
-interface Claimed {
-  epoch?: number;
-  session?: Session;
-  routed?: ReadonlySet<string>;
-  /** Another node held the session and handed it over (or died holding it). */
-  tookOver?: boolean;
 }
 
 /**
@@ -58,22 +45,15 @@ export class Broker implements ConnectionHost, ClusterHost {
   private readonly options: BrokerOptions;
   private readonly keeper: SessionKeeper;
   private readonly retainer: Retainer;
-  /** CONNECTed clients by client id; `listener` has every open connection. */
-  private readonly connections = new Map<string, Connection>();
+  /** Every open connection. */
   private readonly listener: Listener;
-  private readonly wills: WillKeeper;
-  private readonly expiries = new KeyedTimers();
-  /** The directory epoch under which this node holds each session (cluster mode). */
-  private readonly epochs = new Map<string, number>();
-  /** CONNECTs (and adoptions) for one client id are resolved one after another, so exactly one wins. */
-  private readonly attaching = new Map<string, Promise<void>>();
-  /** Deliveries for sessions routed here and still being loaded (takeover, resume). */
-  private readonly pending = new PendingDeliveries();
+  /** CONNECTed clients and where their sessions live. */
+  private readonly sessions: SessionLifecycle;
   /** QoS 2 message ids: random per process, so a restarted node never reuses one. */
   private readonly messageIdPrefix = `${randomBytes(6).toString('base64url')}.`;
   private messageIdCounter = 0;
   /** One function for the router's per-message online checks, not a closure per message. */
-  private readonly isOnline = (clientId: string): boolean => this.connections.has(clientId);
+  private readonly isOnline = (clientId: string): boolean => this.sessions.connections.has(clientId);
   private readonly cluster: ClusterNode | undefined;
   private sysTimer: NodeJS.Timeout | undefined;
 
@@ -82,8 +62,9 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.log = options.logger;
     this.keeper = new SessionKeeper(stores?.sessions ?? new MemorySessionStore(), this.log, () => this.stats.sessionWriteFailures++);
     this.retainer = new Retainer(stores?.retained ?? new MemoryRetainedStore(), this.log);
-    this.wills = new WillKeeper((message) => this.publishWill(message));
     this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;
+    const { keeper, router, stats, log } = this;
+    this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log }, this);
     this.listener = new Listener(this, this.stats);
     this.ctx = {
       limits: options.limits,
@@ -93,7 +74,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   get clientCount(): number {
-    return this.connections.size;
+    return this.sessions.connections.size;
   }
 
   /** Joins the cluster, if any; call before `listen`. */
@@ -112,8 +93,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     clearInterval(this.sysTimer);
     const closing = this.listener.close();
     await this.keeper.flushed().catch(() => undefined);
-    this.wills.clear();
-    this.expiries.clear();
+    this.sessions.stop();
     await closing;
     await this.cluster?.stop();
   }
@@ -130,7 +110,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     const messages = sysMessages({
       version: this.options.version,
       stats: this.stats,
-      clientsConnected: this.connections.size,
+      clientsConnected: this.sessions.connections.size,
       subscriptions: this.router.subscriptionCount,
       retained,
       now: Date.now(),
@@ -145,7 +125,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   execute(connection: Connection, action: Action): Promise<unknown> | void {
     switch (action.type) {
       case 'attach':
-        this.attach(connection, action.request);
+        this.sessions.attach(connection, action.request);
         return;
       case 'publish': {
         this.stats.messagesReceived++;
@@ -160,7 +140,7 @@ export class Broker implements ConnectionHost, ClusterHost {
       case 'send-retained':
         return this.retainer.replay(connection, action.filter, action.options);
       case 'unsubscribe':
-        return this.unsubscribe(connection.clientId, action.filter);
+        return this.sessions.unsubscribe(connection.clientId, action.filter);
       case 'persist': {
         const session = connection.channel.session;
         if (session) this.keeper.touch(session);
@@ -181,241 +161,12 @@ export class Broker implements ConnectionHost, ClusterHost {
     if (session) this.keeper.touch(session);
   }
 
-  private attach(connection: Connection, request: AttachRequest): void {
-    this.inTurn(request.clientId, () => this.resolveSession(connection, request), (error) => {
-      this.log.error({ err: error, clientId: request.clientId }, 'session resolution failed');
-      connection.disconnect(ReasonCode.ServerUnavailable, 'session store unavailable');
-    });
-  }
-
-  /** Runs `task` after every earlier one for `clientId` (CONNECTs, adoption) has settled. */
-  private inTurn(clientId: string, task: () => Promise<void>, onError: (error: unknown) => void): Promise<void> {
-    const previous = this.attaching.get(clientId) ?? Promise.resolve();
-    const run = previous.then(task).catch(onError);
-    // The turn ends however `run` ends, so a failure never skips the next one.
-    const turn: Promise<void> = run.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => {
-      if (this.attaching.get(clientId) === turn) this.attaching.delete(clientId);
-    });
-    this.attaching.set(clientId, turn);
-    return run;
-  }
-
-  /**
-   * From the claim on, what is routed to the client here waits in `pending` until the
-   * session is held; whatever happens, `pending` is emptied into the session or its
-   * publishers are refused.
-   */
-  private async resolveSession(connection: Connection, request: AttachRequest): Promise<void> {
-    if (connection.closed) return;
-    const { clientId } = request;
-    this.pending.open(clientId);
-    let held: Session | undefined;
-    try {
-      held = await this.takeOn(connection, request);
-    } finally {
-      const { deliveries, settle } = this.pending.take(clientId);
-      if (held) for (const delivery of deliveries) this.deliverTo(clientId, delivery);
-      settle(held && this.keeper.flushed());
-    }
-  }
-
-  /** Claims, loads (taking over from another node) and holds the session; the session held, if any. */
-  private async takeOn(connection: Connection, request: AttachRequest): Promise<Session | undefined> {
-    const { clientId } = request;
-    // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
-    this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
-    const claimed = await this.claimAndLoad(clientId, request.cleanStart);
-    const { epoch } = claimed;
-    let { session } = claimed;
-    // A session taken from another node is this node's now, connection or not.
-    if (connection.closed && !claimed.tookOver) return undefined;
-    if (session && request.cleanStart) {
-      await this.endSession(session, false); // [MQTT-3.1.2-4] Clean Start discards the old session
-      session = undefined;
-    } else {
-      this.wills.cancel(clientId); // [MQTT-3.1.3-9] reconnecting in time cancels a delayed will
-    }
-    const present = session !== undefined; // [MQTT-3.2.2-2/3]
-    session ??= new Session(clientId, request.sessionExpiry);
-    session.expiryInterval = request.sessionExpiry;
-    session.disconnectedAt = undefined;
-    this.expiries.cancel(clientId);
-    if (!this.keeper.held.has(clientId)) await this.registerSubscriptions(session, claimed.routed);
-    // Independent writes and the fence check go out together: one round trip, not three.
-    const will = connection.channel.will;
-    session.heldSince = Date.now();
-    const [, , holds] = await Promise.all([
-      this.keeper.hold(session),
-      this.cluster && (will ? this.cluster.ports.wills.set(clientId, will) : this.cluster.ports.wills.delete(clientId)),
-      // Fencing: a later CONNECT elsewhere claimed the client meanwhile; that one wins.
-      epoch === undefined || this.cluster!.ports.directory.holds(clientId, epoch),
-    ]);
-    if (!holds) {
-      // The winner's takeover (it waits for this attach) takes the session from here.
-      connection.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
-      return session;
-    }
-    if (connection.closed) {
-      this.offline(session, will);
-      return session;
-    }
-    this.connections.set(clientId, connection);
-    this.log.debug({ clientId, sessionPresent: present }, 'client connected');
-    connection.attached(connection.channel.attached(session, present));
-    return session;
-  }
-
-  /**
-   * The client's session, if any; in cluster mode, the client id claimed first and taken from
-   * whichever node held it. The stored session is read while the claim is made: when no other
-   * node held the client that read stands (a claim made elsewhere after it fails the fence
-   * check); when one did, the session is read again after that node handed it over.
-   */
-  private async claimAndLoad(clientId: string, cleanStart: boolean): Promise<Claimed> {
-    if (!this.cluster) return { session: await this.keeper.load(clientId) };
-    const loading = this.keeper.load(clientId);
-    loading.catch(() => undefined); // awaited below or superseded; never an unhandled rejection
-    const { epoch, previous } = await this.cluster.ports.directory.claim(clientId, this.options.nodeId);
-    this.epochs.set(clientId, epoch);
-    if (previous === undefined || previous === this.options.nodeId) return { epoch, session: await loading };
-    // Before the holder lets go, the session's subscriptions route here on every node, so
-    // what is published while it hands over reaches this node (and waits in `pending`)
-    // rather than the old holder after it let go.
-    const stale = cleanStart ? undefined : await loading;
-    const routed = stale ? await this.registerSubscriptions(stale) : undefined;
-    await this.takeOver(previous, clientId, epoch, cleanStart);
-    const session = await this.keeper.load(clientId);
-    if (routed) await this.dropStaleRoutes(clientId, routed, session);
-    return { epoch, session, routed, tookOver: true };
-  }
-
-  /** Filters routed for a session read before its takeover that the handed-over session no longer has. */
-  private async dropStaleRoutes(clientId: string, routed: ReadonlySet<string>, session: Session | undefined): Promise<void> {
-    const gone = [...routed].filter((filter) => !session?.subscriptions.has(filter));
-    await Promise.all(gone.map((filter) => this.unsubscribe(clientId, filter)));
-  }
-
-  private async takeOver(previous: string, clientId: string, epoch: number, cleanStart: boolean): Promise<void> {
-    if (!(await this.cluster!.takeover(previous, clientId, epoch))) {
-      // The holder died with the client connected and no reaper has run yet: the old
-      // connection ended without DISCONNECT, so its will is due now, unless it was delayed
-      // and this CONNECT resumes the session in time [MQTT-3.1.3-9].
-      const will = await this.cluster!.ports.wills.take(clientId);
-      if (will && (will.delaySeconds === 0 || cleanStart)) this.publishWill(will.message);
-    }
-  }
-
-  /**
-   * A session resumed from the store: its subscriptions route to this node from now on,
-   * on every live node before this resolves unless `sync` is false (adoption: messages for
-   * a dead node's sessions wait for its reap, which comes after these routes). Returns the
-   * filters registered; those in `already` were registered before.
-   */
-  private async registerSubscriptions(session: Session, already?: ReadonlySet<string>, sync = true): Promise<Set<string>> {
-    const registered = new Set<string>();
-    const firsts: string[] = [];
-    for (const [filter, options] of session.subscriptions) {
-      registered.add(filter);
-      if (already?.has(filter)) {
-        this.router.add(session.clientId, filter, options); // options may have changed
-        continue;
-      }
-      if (this.router.add(session.clientId, filter, options)) firsts.push(filter);
-    }
-    if (this.cluster && firsts.length > 0) {
-      if (sync) await this.cluster.routesAdded(firsts);
-      else await this.cluster.reassertRoutes(firsts);
-    }
-    return registered;
-  }
-
   detach(connection: Connection): void {
     this.listener.closed(connection);
-    const { clientId, channel } = connection;
-    if (this.connections.get(clientId) !== connection) return;
-    this.connections.delete(clientId);
-    this.offline(channel.session!, channel.will);
+    this.sessions.detach(connection);
   }
 
-  /** The session's connection is gone: it ends, or waits for its client with its expiry and will running. */
-  private offline(session: Session, will: Will | undefined): void {
-    session.disconnectedAt = Date.now();
-    void this.handBackShared(session);
-    if (session.expiryInterval === 0) {
-      void this.endSession(session, true);
-    } else {
-      this.keeper.touch(session);
-      this.expireLater(session);
-    }
-    if (will) this.wills.schedule(session.clientId, will, Math.min(will.delaySeconds, session.expiryInterval));
-    else if (this.cluster) void this.cluster.ports.wills.delete(session.clientId).catch(() => undefined);
-  }
-
-  /** Ends an offline session when its expiry interval, counted from its disconnection, has passed. */
-  private expireLater(session: Session): void {
-    if (session.expiryInterval === NEVER_EXPIRES) return;
-    const left = session.expiryInterval * 1000 - (Date.now() - (session.disconnectedAt ?? Date.now()));
-    const { clientId } = session;
-    this.expiries.set(clientId, Math.max(0, left), () => void this.expireSession(clientId));
-  }
-
-  private async expireSession(clientId: string): Promise<void> {
-    const session = this.keeper.held.get(clientId);
-    if (!session || session.disconnectedAt === undefined) return;
-    this.log.debug({ clientId }, 'session expired');
-    await this.endSession(session, true);
-  }
-
-  /**
-   * A shared-subscription member went offline holding messages it never received: each goes
-   * to another member of its group, on any node (MQTT 5 4.8.2 asks this when the session
-   * ends; operators expect it as soon as the member leaves). A message is forgotten here only
-   * after another member's node took it (persisted), so a crash in between can duplicate a
-   * message, never lose it. What no other member takes stays queued in this session.
-   */
-  private async handBackShared(session: Session): Promise<void> {
-    const unreceived = session.unreceivedShared();
-    if (unreceived.length === 0) return;
-    const taken = new Set<Delivery>();
-    for (const delivery of unreceived) {
-      if (session.disconnectedAt === undefined) break; // the member is back: it gets the rest itself
-      try {
-        if (await this.redispatchShared(delivery, session.clientId)) taken.add(delivery);
-      } catch (error) {
-        this.log.warn({ err: error, clientId: session.clientId }, 'handing a shared message back failed; it stays queued');
-      }
-    }
-    if (taken.size === 0) return;
-    session.forget(taken);
-    this.keeper.touch(session);
-    this.stats.sharedHandedBack += taken.size;
-    this.log.info({ clientId: session.clientId, messages: taken.size }, 'shared messages handed to other members');
-  }
-
-  private async redispatchShared(delivery: Delivery, leaving: string): Promise<boolean> {
-    const { group, filter } = delivery.shared!;
-    if (this.cluster) return this.cluster.redispatchShared(delivery.shared!, delivery.message, leaving);
-    return this.onSharedDispatch(group, filter, delivery.message, { exclude: leaving });
-  }
-
-  /** The session ends: routes go, a waiting will goes out, the directory forgets it. */
-  private async endSession(session: Session, releaseClaim: boolean): Promise<void> {
-    const { clientId } = session;
-    await Promise.all([...session.subscriptions.keys()].map((filter) => this.unsubscribe(clientId, filter)));
-    this.expiries.cancel(clientId);
-    this.wills.flush(clientId);
-    await this.keeper.drop(clientId);
-    const epoch = this.epochs.get(clientId);
-    if (this.cluster && releaseClaim && epoch !== undefined) {
-      this.epochs.delete(clientId);
-      await this.cluster.ports.directory.release(clientId, epoch);
-    }
-  }
-
-  private publishWill(message: Message): void {
+  publishWill(message: Message): void {
     this.log.debug({ clientId: message.origin, topic: message.topic }, 'publishing will');
     if (this.cluster && message.origin) void this.cluster.ports.wills.delete(message.origin).catch(() => undefined);
     this.publish(message)?.catch((error: unknown) => this.log.warn({ err: error }, 'will publication incomplete'));
@@ -485,7 +236,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   private takenOnSince(clientId: string, since: number): boolean {
-    const session = this.connections.get(clientId)?.channel.session ?? this.keeper.held.get(clientId);
+    const session = this.sessions.connections.get(clientId)?.channel.session ?? this.keeper.held.get(clientId);
     return !session || session.heldSince >= since - REROUTE_CLOCK_MARGIN_MS;
   }
 
@@ -496,11 +247,11 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   /** Undefined, or a promise when the session is still being taken on: the delivery waits for it. */
-  private deliverTo(clientId: string, delivery: Delivery): Promise<void> | undefined {
-    const connection = this.connections.get(clientId);
+  deliverTo(clientId: string, delivery: Delivery): Promise<void> | undefined {
+    const connection = this.sessions.connections.get(clientId);
     const id = delivery.message.id;
     const session = connection?.channel.session ?? this.keeper.held.get(clientId);
-    if (!session) return this.pending.add(clientId, delivery);
+    if (!session) return this.sessions.pendingDelivery(clientId, delivery);
     if (id !== undefined && !session.firstSight(id)) {
       this.stats.duplicatesSkipped++; // a copy routed again (publishFromClient)
       return;
@@ -527,13 +278,6 @@ export class Broker implements ConnectionHost, ClusterHost {
     await Promise.all(durable);
   }
 
-  private async unsubscribe(clientId: string, filter: string): Promise<void> {
-    const last = this.router.remove(clientId, filter);
-    const connection = this.connections.get(clientId);
-    if (connection) this.touched(connection);
-    if (last && this.cluster) await this.cluster.routeRemoved(filter);
-  }
-
   // ---- cluster handlers (ClusterHost) ----
 
   async onForward(messages: Message[]): Promise<void> {
@@ -556,102 +300,17 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.countDrop(message.origin ?? '', `no member of shared group ${group} could take it`);
   }
 
-  /** Another node claimed `clientId`: disconnect it here and hand the session over through the store. */
-  async onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }> {
-    await this.attaching.get(clientId);
-    this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the client connected to another node');
-    this.wills.cancel(clientId); // the client is back, on another node [MQTT-3.1.3-9]
-    this.expiries.cancel(clientId);
-    const session = this.keeper.release(clientId);
-    if (!session) return { released: false };
-    await this.keeper.save(session);
-    await Promise.all([...session.subscriptions.keys()].map(async (filter) => {
-      if (this.router.remove(clientId, filter) && this.cluster) await this.cluster.routeRemoved(filter);
-    }));
-    if (this.epochs.get(clientId)! < epoch) this.epochs.delete(clientId);
-    return { released: true };
+  onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }> {
+    return this.sessions.onTakeover(clientId, epoch);
   }
 
-  /**
-   * This node won the reap of a dead (or departed) node: it holds the node's persistent
-   * sessions offline, their expiry and wills counted from their disconnection, and routes
-   * them here. A client that reconnected elsewhere meanwhile keeps its session there.
-   */
-  async adoptNode(deadNodeId: string): Promise<void> {
-    for (const clientId of await this.cluster!.ports.directory.heldBy(deadNodeId)) {
-      await this.inTurn(clientId, () => this.adoptSession(deadNodeId, clientId), (error) => {
-        throw error; // the reap fails and is retried once its claim expires
-      });
-    }
+  adoptNode(deadNodeId: string): Promise<void> {
+    return this.sessions.adoptNode(deadNodeId);
   }
 
-  private async adoptSession(deadNodeId: string, clientId: string): Promise<void> {
-    const { directory, wills } = this.cluster!.ports;
-    const epoch = await directory.claimFrom(clientId, this.options.nodeId, deadNodeId);
-    if (epoch === undefined) return;
-    this.epochs.set(clientId, epoch);
-    const [session, will] = await Promise.all([this.keeper.load(clientId), wills.take(clientId)]);
-    const now = Date.now();
-    if (session) {
-      session.disconnectedAt ??= now;
-      session.heldSince = now;
-    }
-    if (session && session.expiryInterval > 0) {
-      // Held before it is routed here, so what the new routes bring finds it.
-      this.keeper.held.set(clientId, session);
-      this.keeper.touch(session);
-      await this.registerSubscriptions(session, undefined, false);
-      this.expireLater(session);
-      await this.handBackShared(session);
-    } else {
-      // A clean session ended with its connection; what it held for shared groups goes to
-      // other members, then its record goes too (else a later CONNECT would resume it).
-      if (session) {
-        await this.handBackShared(session);
-        await this.keeper.drop(clientId);
-      }
-      await directory.release(clientId, epoch);
-      this.epochs.delete(clientId);
-    }
-    if (!will) return;
-    const dueInSeconds = Math.min(will.delaySeconds, session?.expiryInterval ?? 0) - (now - (session?.disconnectedAt ?? now)) / 1000;
-    this.wills.schedule(clientId, { ...will, expirySeconds: will.expirySeconds }, Math.max(0, dueInSeconds));
-  }
-
-  /**
-   * This node's heartbeat lapsed: peers may have reaped it and adopted its sessions, or Redis
-   * lost its data. Sessions another node now holds are let go (their clients disconnected);
-   * the rest are claimed again if the claim vanished, and their state, wills and routes are
-   * written again.
-   */
-  async rejoin(): Promise<void> {
-    const cluster = this.cluster;
-    if (!cluster) return;
-    const { directory, wills } = cluster.ports;
-    for (const [clientId, epoch] of [...this.epochs]) {
-      if (await directory.holds(clientId, epoch)) continue;
-      if ((await directory.holder(clientId)) === undefined) {
-        this.epochs.set(clientId, (await directory.claim(clientId, this.options.nodeId)).epoch);
-        continue;
-      }
-      this.log.warn({ clientId }, 'session adopted by another node while this one was out of touch');
-      this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the session moved to another node');
-      this.wills.cancel(clientId);
-      this.expiries.cancel(clientId);
-      const session = this.keeper.release(clientId);
-      for (const filter of session?.subscriptions.keys() ?? []) this.router.remove(clientId, filter);
-      this.epochs.delete(clientId);
-    }
-    const filters = new Set<string>();
-    for (const session of this.keeper.held.values()) {
-      this.keeper.touch(session);
-      for (const filter of session.subscriptions.keys()) filters.add(filter);
-    }
-    for (const [clientId, connection] of this.connections) {
-      const will = connection.channel.will;
-      if (will) await wills.set(clientId, will);
-    }
-    await Promise.all([cluster.reassertRoutes(filters), this.keeper.flushed()]);
+  /** This node's heartbeat lapsed: see SessionLifecycle.rejoin. */
+  rejoin(): Promise<void> {
+    return this.sessions.rejoin();
   }
 
   // ---- counters ----
