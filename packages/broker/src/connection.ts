@@ -1,10 +1,11 @@
 import type { Socket } from 'node:net';
-import { generate, parser as createParser, writeToStream, type Packet, type IConnectPacket } from 'mqtt-packet';
+import { generate, writeToStream, type Packet } from 'mqtt-packet';
 import { ConnackReturnCode, ReasonCode, reasonCodeName, type ProtocolVersion } from '@roost/protocol';
 import type { Delivery } from '@roost/session';
 import type { Action } from './actions.ts';
 import { encodeWithin } from './fit-packet.ts';
 import { Channel, type ChannelContext } from './channel.ts';
+import { decodeModeOf, PacketReader, type PacketSink } from './packet-reader.ts';
 import type { Logger } from './options.ts';
 
 /** What a connection needs from the broker; the broker implements it. */
@@ -32,23 +33,15 @@ writeToStream.cacheNumbers = false;
 const QOS0_BACKLOG_LIMIT = 4 * 1024 * 1024;
 
 /**
- * The size Maximum Packet Size limits: the whole packet, not just its Remaining Length, so
- * the type byte and the Remaining Length's own one to four bytes count (MQTT 5 3.2.2.3.6, 2.1.4).
+ * Socket I/O for one client: bytes to packets through a PacketReader, packets to the
+ * channel, the channel's actions to the socket or the broker.
  */
-function packetSize(remainingLength: number): number {
-  const lengthBytes = remainingLength < 0x80 ? 1 : remainingLength < 0x4000 ? 2 : remainingLength < 0x200000 ? 3 : 4;
-  return 1 + lengthBytes + remainingLength;
-}
-
-/**
- * Socket I/O for one client: bytes to packets through one mqtt-packet parser, packets to
- * the channel, the channel's actions to the socket or the broker.
- */
-export class Connection {
+export class Connection implements PacketSink {
   readonly channel: Channel;
   readonly socket: Socket;
   private readonly host: ConnectionHost;
-  private readonly parser = createParser();
+  /** Frames the socket's bytes into packets; the parsers that decode them are shared. */
+  private readonly reader: PacketReader;
   /**
    * Packets waiting while the connection is blocked: CONNECT awaits its session (clients may
    * send packets before CONNACK), or retained messages are being sent after a SUBACK.
@@ -77,8 +70,7 @@ export class Connection {
     this.host = host;
     this.channel = new Channel(host.ctx);
     this.channel.onDrop = (delivery) => host.dropped(this, delivery, 'queue overflow');
-    this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
-    this.parser.on('error', (error: Error) => this.onMalformed(error));
+    this.reader = new PacketReader(this, host.ctx.limits.maxPacketSize);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.close()); // resets and timeouts end the connection, nothing more
     socket.on('close', () => this.close());
@@ -90,29 +82,28 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     this.lastActivity = Date.now();
+    if (this.closed) return;
     try {
-      this.parser.parse(chunk);
+      this.reader.read(chunk);
     } catch (error) {
       // A packet the broker failed on is a broker bug; it must cost this connection only, never
       // the process and everyone else on it.
       this.host.log.error({ err: error, clientId: this.clientId || undefined }, 'closing: internal error handling a packet');
       this.disconnect(ReasonCode.ImplementationSpecificError, 'internal error');
-      return;
-    }
-    // A packet announced larger than allowed is refused before its body is buffered [MQTT-3.2.2-15].
-    const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
-    if (!this.closed && announced >= 0 && packetSize(announced) > this.host.ctx.limits.maxPacketSize) {
-      this.fail(ReasonCode.PacketTooLarge, `packet of ${packetSize(announced)} bytes exceeds ${this.host.ctx.limits.maxPacketSize}`);
     }
   }
 
-  private onPacket(packet: Packet): void {
+  /** Refused before its body is buffered [MQTT-3.2.2-15]. */
+  onTooLarge(size: number, whole: boolean): void {
+    if (this.closed) return;
+    this.fail(ReasonCode.PacketTooLarge, `packet of ${size} bytes exceeds ${whole ? 'the maximum' : this.host.ctx.limits.maxPacketSize}`);
+  }
+
+  onPacket(packet: Packet): void {
     if (this.closed) return;
     this.host.countIn(0, packet);
-    if (packetSize(packet.length ?? 0) > this.host.ctx.limits.maxPacketSize) {
-      this.fail(ReasonCode.PacketTooLarge, `packet of ${packetSize(packet.length ?? 0)} bytes exceeds the maximum`);
-      return;
-    }
+    // Later packets are decoded in the version this CONNECT announces.
+    if (packet.cmd === 'connect') this.reader.mode = decodeModeOf(packet);
     if (this.blocked || this.queued.length > 0) {
       this.queued.push(packet);
       return;
@@ -121,7 +112,6 @@ export class Connection {
   }
 
   private process(packet: Packet): void {
-    if (packet.cmd === 'connect') this.useVersion(packet);
     this.respond(this.channel.handle(packet));
     if (this.channel.state === 'connecting') this.blocked = true;
     else if (!this.closed) this.host.touched(this);
@@ -131,13 +121,7 @@ export class Connection {
     while (this.queued.length > 0 && !this.blocked && !this.closed) this.process(this.queued.shift()!);
   }
 
-  /** The parser learns the version from CONNECT; later packets are decoded with it. */
-  private useVersion(packet: IConnectPacket): void {
-    const settings = (this.parser as unknown as { settings: { protocolVersion?: number } }).settings;
-    settings.protocolVersion = packet.protocolVersion;
-  }
-
-  private onMalformed(error: Error): void {
+  onMalformed(error: Error): void {
     if (this.closed) return;
     if (this.channel.state === 'awaiting-connect' && /protocol version/i.test(error.message)) {
       // [MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01 before the close.
