@@ -26,7 +26,7 @@ export interface BrokerCluster {
   /**
    * How long a SUBSCRIBE waits for each peer to apply its new route before the SUBACK goes
    * anyway (a peer that does not answer in time is dying and reloads its routes when it
-   * returns). Default 3000.
+   * returns). Default 3000; the node sets ROOST_NODE_TIMEOUT.
    */
   routeSyncTimeoutMs?: number;
 }

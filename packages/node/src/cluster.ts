@@ -74,6 +74,8 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
       wills: new RedisWillStore(redis, prefix),
       sharedStrategy: config.sharedStrategy,
       sharedGroupStrategies: config.sharedGroupStrategies,
+      // A peer that has not applied a new route by then is about to be declared dead.
+      routeSyncTimeoutMs: config.nodeTimeout,
     },
     async waitForRedis(signal) {
       for (let attempt = 0; ; attempt++) {

@@ -32,11 +32,14 @@ export type OverflowPolicy = 'drop-oldest' | 'drop-newest';
 export const NEVER_EXPIRES = 0xffffffff;
 
 /**
- * How many message ids a session remembers. A resend is routed again within seconds of a
- * node's death; a session that received more identified (QoS 2) messages than this in that
- * time could see one twice.
+ * How long, and at most how many, message ids a session remembers. A copy routed again
+ * (a publisher's resend after its node died, a message rerouted after a subscriber's node
+ * died) comes within seconds to tens of seconds of the first; a session that received more
+ * identified (QoS 2) messages than the cap in that time could see one twice. Memory follows
+ * the traffic: a session that got no QoS 2 message for a minute remembers none.
  */
-export const RECENT_IDS_KEPT = 256;
+export const RECENT_IDS_KEPT = 16_384;
+export const RECENT_IDS_MS = 60_000;
 
 /**
  * The state that outlives a network connection (MQTT 5 4.1): subscriptions, unacknowledged
@@ -55,9 +58,10 @@ export class Session {
    * given on first receipt, so that a resend routed again carries the same id.
    */
   readonly inboundQos2 = new Map<number, string>();
-  /** Ids of the last RECENT_IDS_KEPT identified messages delivered to this session, oldest first. */
-  private readonly recentIds: string[] = [];
-  private readonly recentIdSet = new Set<string>();
+  /** Ids of the identified messages delivered to this session lately → when, oldest first. */
+  private readonly recentIds = new Map<string, number>();
+  /** Ids added since the store last took them, so it writes only those (bounded by the cap). */
+  private freshIds: string[] = [];
   /** Epoch ms of the last disconnection; undefined while connected. */
   disconnectedAt: number | undefined;
   /**
@@ -77,17 +81,28 @@ export class Session {
    * True the first time a message id reaches this session, false when it is a copy of one it
    * already got (a QoS 2 message routed again after a node died mid-routing).
    */
-  firstSight(id: string): boolean {
-    if (this.recentIdSet.has(id)) return false;
-    this.recentIds.push(id);
-    this.recentIdSet.add(id);
-    if (this.recentIds.length > RECENT_IDS_KEPT) this.recentIdSet.delete(this.recentIds.shift()!);
+  firstSight(id: string, now = Date.now()): boolean {
+    if (this.recentIds.has(id)) return false;
+    this.recentIds.set(id, now);
+    this.freshIds.push(id);
+    if (this.freshIds.length > 2 * RECENT_IDS_KEPT) this.freshIds = this.freshIds.slice(-RECENT_IDS_KEPT);
+    for (const [oldest, at] of this.recentIds) {
+      if (this.recentIds.size <= RECENT_IDS_KEPT && now - at < RECENT_IDS_MS) break;
+      this.recentIds.delete(oldest);
+    }
     return true;
   }
 
   /** The remembered message ids, oldest first, for the store. */
-  get recentMessageIds(): readonly string[] {
-    return this.recentIds;
+  get recentMessageIds(): string[] {
+    return [...this.recentIds.keys()];
+  }
+
+  /** The ids remembered since the last call (at most RECENT_IDS_KEPT), oldest first: a store appends them. */
+  takeFreshIds(): string[] {
+    const fresh = this.freshIds.length > RECENT_IDS_KEPT ? this.freshIds.slice(-RECENT_IDS_KEPT) : this.freshIds;
+    this.freshIds = [];
+    return fresh;
   }
 
   /** A packet id not used by any in-flight message, or undefined when all 65535 are taken. */

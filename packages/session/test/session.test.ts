@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Fifo, RECENT_IDS_KEPT, Session, type Delivery } from '@roost/session';
+import { Fifo, RECENT_IDS_KEPT, RECENT_IDS_MS, Session, type Delivery } from '@roost/session';
 
 function delivery(n: number, shared: boolean): Delivery {
   const d: Delivery = { message: { topic: `t/${n}`, payload: Buffer.from(String(n)), qos: 1, retain: false }, qos: 1, retain: false };
@@ -32,14 +32,34 @@ test('forget removes exactly the given deliveries and keeps the queue order of t
   assert.deepEqual([...session.queue], [ds[1], ds[3]]);
 });
 
-test('firstSight: true once per message id, remembering the last RECENT_IDS_KEPT ids', () => {
+test('firstSight: true once per message id, remembering at most RECENT_IDS_KEPT ids for RECENT_IDS_MS', () => {
   const session = new Session('c', 60);
-  assert.equal(session.firstSight('a'), true);
-  assert.equal(session.firstSight('a'), false);
-  for (let i = 0; i < RECENT_IDS_KEPT; i++) session.firstSight(`n${i}`);
+  assert.equal(session.firstSight('a', 0), true);
+  assert.equal(session.firstSight('a', 1), false);
+  for (let i = 0; i < RECENT_IDS_KEPT; i++) session.firstSight(`n${i}`, 2);
   assert.equal(session.recentMessageIds.length, RECENT_IDS_KEPT);
-  assert.equal(session.firstSight('a'), true); // forgotten: the window is bounded
-  assert.equal(session.firstSight(`n${RECENT_IDS_KEPT - 1}`), false);
+  assert.equal(session.firstSight('a', 3), true); // forgotten: the window is bounded
+  assert.equal(session.firstSight(`n${RECENT_IDS_KEPT - 1}`, 4), false);
+  // Past RECENT_IDS_MS an id is forgotten however few came since.
+  const quiet = new Session('q', 60);
+  quiet.firstSight('old', 0);
+  quiet.firstSight('new', RECENT_IDS_MS - 1);
+  assert.equal(quiet.firstSight('old', RECENT_IDS_MS - 1), false);
+  quiet.firstSight('later', RECENT_IDS_MS);
+  assert.deepEqual(quiet.recentMessageIds, ['new', 'later']);
+  assert.equal(quiet.firstSight('old', RECENT_IDS_MS), true);
+});
+
+test('takeFreshIds: what came since the last take, at most RECENT_IDS_KEPT', () => {
+  const session = new Session('c', 60);
+  session.firstSight('a');
+  session.firstSight('b');
+  assert.deepEqual(session.takeFreshIds(), ['a', 'b']);
+  assert.deepEqual(session.takeFreshIds(), []);
+  for (let i = 0; i < 3 * RECENT_IDS_KEPT; i++) session.firstSight(`n${i}`);
+  const fresh = session.takeFreshIds();
+  assert.equal(fresh.length, RECENT_IDS_KEPT);
+  assert.equal(fresh.at(-1), `n${3 * RECENT_IDS_KEPT - 1}`);
 });
 
 test('Fifo.changes: items shifted from the head and pushed on the tail since mark(); undefined once new items were shifted too', () => {

@@ -4,7 +4,9 @@
 // session's keys in one Redis Cluster slot, so MULTI and the enqueue script may touch them all.
 //   roost:session:{C}       hash  v (schema version), expiryInterval, disconnectedAt (absent
 //                                 while connected), subscriptions (JSON [filter, options][]),
-//                                 recentIds (JSON, message ids lately delivered)
+//                                 recentIds (JSON; written by earlier versions, read once)
+//   roost:recent:{C}        list  ids of the identified messages lately delivered, oldest
+//                                 first; appended per write and trimmed to RECENT_IDS_KEPT
 //   roost:inflight:{C}      hash  packet id → JSON { order, phase, delivery }; `order` restores
 //                                 send order, which a hash does not keep [MQTT-4.6.0-1]
 //   roost:queue:{C}         list  JSON deliveries, oldest first
@@ -17,7 +19,7 @@
 // an unindexed session) if the node dies in between: ids are added before the session is
 // written and removed after it is deleted. Readers skip ids whose session is gone.
 import type { Cluster, Redis } from 'ioredis';
-import { Session, type Delivery, type QueueLimits, type SessionStore } from '@roost/session';
+import { RECENT_IDS_KEPT, Session, type Delivery, type QueueLimits, type SessionStore } from '@roost/session';
 import type { SubscriptionOptions } from '@roost/protocol';
 import { SCHEMA_VERSION, decodeDelivery, decodeInflight, encodeDelivery, encodeInflight } from './codec.ts';
 import { execReplies, guard } from './errors.ts';
@@ -70,6 +72,7 @@ interface SessionKeys {
   inflight: string;
   queue: string;
   inbound: string;
+  recent: string;
 }
 
 export class RedisSessionStore implements SessionStore {
@@ -100,6 +103,7 @@ export class RedisSessionStore implements SessionStore {
       inflight: `${this.prefix}inflight:${tag}`,
       queue: `${this.prefix}queue:${tag}`,
       inbound: `${this.prefix}inbound:${tag}`,
+      recent: `${this.prefix}recent:${tag}`,
     };
   }
 
@@ -110,15 +114,24 @@ export class RedisSessionStore implements SessionStore {
   async get(clientId: string): Promise<Session | undefined> {
     const keys = this.keys(clientId);
     // One MULTI: a snapshot, never half of a concurrent put.
-    const read = this.client.multi().hgetall(keys.session).hgetall(keys.inflight).lrange(keys.queue, 0, -1).hgetall(keys.inbound);
-    const [fields, inflight, queue, inbound] = (await guard('get', () => read.exec().then(execReplies))) as [
+    const read = this.client
+      .multi()
+      .hgetall(keys.session)
+      .hgetall(keys.inflight)
+      .lrange(keys.queue, 0, -1)
+      .hgetall(keys.inbound)
+      .lrange(keys.recent, 0, -1);
+    const [fields, inflight, queue, inbound, recent] = (await guard('get', () => read.exec().then(execReplies))) as [
       Record<string, string>,
       Record<string, string>,
       string[],
       Record<string, string>,
+      string[],
     ];
     if (fields.v === undefined) return undefined;
     const session = rebuildSession(clientId, fields, inflight, queue, inbound);
+    for (const id of recent) session.firstSight(id);
+    session.takeFreshIds(); // they are stored already
     session.queue.mark();
     this.inStep.add(session);
     return session;
@@ -159,6 +172,11 @@ export class RedisSessionStore implements SessionStore {
     } else if (session.queue.length > 0) {
       transaction.rpush(keys.queue, ...Array.from(session.queue, encodeDelivery));
     }
+    // Message ids too: appended when in step, like the queue, else rewritten.
+    const freshIds = session.takeFreshIds();
+    if (!incremental) transaction.del(keys.recent);
+    const ids = incremental ? freshIds : session.recentMessageIds;
+    if (ids.length > 0) transaction.rpush(keys.recent, ...ids).ltrim(keys.recent, -RECENT_IDS_KEPT, -1);
     session.queue.mark();
     this.inStep.add(session);
     if (session.inboundQos2.size > 0) transaction.hset(keys.inbound, Object.fromEntries(session.inboundQos2));
@@ -176,7 +194,7 @@ export class RedisSessionStore implements SessionStore {
     return guard('delete', async () => {
       const keys = this.keys(clientId);
       await Promise.all([
-        this.client.del(keys.session, keys.inflight, keys.queue, keys.inbound),
+        this.client.del(keys.session, keys.inflight, keys.queue, keys.inbound, keys.recent),
         this.client.srem(this.allKey, clientId),
         this.client.srem(this.offlineKey, clientId),
       ]);
@@ -216,7 +234,6 @@ function sessionFields(session: Session): Record<string, string> {
     subscriptions: JSON.stringify([...session.subscriptions]),
   };
   if (session.disconnectedAt !== undefined) fields.disconnectedAt = String(session.disconnectedAt);
-  if (session.recentMessageIds.length > 0) fields.recentIds = JSON.stringify(session.recentMessageIds);
   return fields;
 }
 

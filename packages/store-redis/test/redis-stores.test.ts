@@ -82,6 +82,20 @@ describe('RedisSessionStore', () => {
     assert.equal(found.allocatePacketId(), 3);
   });
 
+  test('message ids are appended per write: a session read back, written again and read knows them all, in order', async () => {
+    const store = new RedisSessionStore(client, freshPrefix());
+    const session = new Session('recent', 60);
+    session.firstSight('m1');
+    await store.put(session);
+    session.firstSight('m2');
+    await store.put(session);
+    const found = (await store.get(session.clientId))!;
+    assert.deepEqual(found.recentMessageIds, ['m1', 'm2']);
+    found.firstSight('m3');
+    await store.put(found);
+    assert.deepEqual((await store.get(session.clientId))!.recentMessageIds, ['m1', 'm2', 'm3']);
+  });
+
   test('a connected session is stored but not offline, and put replaces what was stored', async () => {
     const store = new RedisSessionStore(client, freshPrefix());
     const session = new Session('c1', 60);
