@@ -65,9 +65,10 @@ export class Channel {
   clientReceiveMaximum = 0xffff;
   clientMaximumPacketSize: number | undefined;
   outboundAliases: OutboundTopicAliases | undefined;
-  readonly inboundAliases = new Map<number, string>();
+  /** Client→server topic aliases; made on the first one (most clients never set any). */
+  inboundAliases: Map<number, string> | undefined;
   /** Packet ids of a resumed session's unacknowledged PUBLISHes not yet resent on this connection. */
-  private readonly heldBack = new Set<number>();
+  private heldBack: Set<number> | undefined;
   /** v5 Request Problem Information: false means no reason strings outside CONNACK/DISCONNECT. */
   problemInformation = true;
 
@@ -186,7 +187,7 @@ export class Channel {
         this.resend(messageId, inflight.delivery, actions);
         sent++;
       } else {
-        this.heldBack.add(messageId);
+        (this.heldBack ??= new Set()).add(messageId);
       }
     }
   }
@@ -200,6 +201,7 @@ export class Channel {
   /** Resends held-back PUBLISHes, in order, as acknowledgements free the window. */
   private resendHeldBack(actions: Action[]): void {
     const session = this.session!;
+    if (this.heldBack === undefined) return;
     for (const messageId of this.heldBack) {
       // The client may acknowledge an id it got on its previous connection before we resend it.
       if (session.inflight.get(messageId)?.phase !== 'publish') this.heldBack.delete(messageId);

@@ -56,10 +56,6 @@ export class Connection implements PacketSink {
   private owed: Promise<void> | undefined;
   /** Corked until the end of this event-loop turn (see write). */
   private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
   lastActivity = Date.now();
   readonly openedAt = Date.now();
   closed = false;
@@ -71,16 +67,18 @@ export class Connection implements PacketSink {
     this.channel = new Channel(host.ctx);
     this.channel.onDrop = (delivery) => host.dropped(this, delivery, 'queue overflow');
     this.reader = new PacketReader(this, host.ctx.limits.maxPacketSize);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => this.close()); // resets and timeouts end the connection, nothing more
-    socket.on('close', () => this.close());
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketClose); // resets and timeouts end the connection, nothing more
+    socket.on('close', onSocketClose);
   }
 
   get clientId(): string {
     return this.channel.clientId;
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal the socket's 'data' listener */
+  onData(chunk: Buffer): void {
     this.lastActivity = Date.now();
     if (this.closed) return;
     try {
@@ -264,6 +262,12 @@ export class Connection implements PacketSink {
     );
   }
 
+  /** @internal the end of a turn's cork */
+  uncorked(): void {
+    this.corked = false;
+    this.socket.uncork();
+  }
+
   write(packet: Packet, data?: Buffer): void {
     if (this.closed) return; // after a close for a packet that could not fit, the rest is moot
     const bytes = data ?? this.encode(packet);
@@ -280,7 +284,7 @@ export class Connection implements PacketSink {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(uncork, this);
     }
     this.socket.write(bytes);
   }
@@ -325,6 +329,26 @@ export class Connection implements PacketSink {
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.host.detach(this);
   }
+}
+
+/** Ends a turn's cork (see Connection.write). */
+function uncork(connection: Connection): void {
+  connection.uncorked();
+}
+
+/**
+ * The socket's listeners are shared by every connection and find theirs on the socket: a
+ * closure each, and its context, cost about 200 bytes per connection.
+ */
+const CONNECTION = Symbol('roost.connection');
+type OwnedSocket = Socket & { [CONNECTION]: Connection };
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk);
+}
+
+function onSocketClose(this: OwnedSocket): void {
+  this[CONNECTION].close();
 }
 
 /** Actions that change broker state and may make the responses after them wait for durability. */

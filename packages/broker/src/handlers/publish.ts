@@ -58,10 +58,10 @@ function resolveTopicAlias(ch: Channel, packet: IPublishPacket): string {
     throw new ProtocolError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} outside 1..${ch.ctx.limits.topicAliasMaximum}`);
   }
   if (packet.topic !== '') {
-    ch.inboundAliases.set(alias, packet.topic);
+    (ch.inboundAliases ??= new Map()).set(alias, packet.topic);
     return packet.topic;
   }
-  const known = ch.inboundAliases.get(alias);
+  const known = ch.inboundAliases?.get(alias);
   if (known === undefined) throw new ProtocolError(ReasonCode.ProtocolError, `topic alias ${alias} was never set`);
   return known;
 }
