@@ -63,6 +63,10 @@ export class SessionLifecycle {
   private readonly attaching = new Map<string, Promise<void>>();
   /** Deliveries for sessions routed here and still being loaded (takeover, resume). */
   private readonly pending = new PendingDeliveries();
+  /** Shared hand-backs under way, by client id (handBackShared). */
+  private readonly handingBack = new Map<string, Promise<void>>();
+  /** Sessions being handed to another node: what they hold goes with them, not to other members. */
+  private readonly handingOver = new Set<string>();
 
   constructor(parts: LifecycleParts, host: LifecycleHost) {
     this.nodeId = parts.nodeId;
@@ -248,7 +252,7 @@ export class SessionLifecycle {
   /** The session's connection is gone: it ends, or waits for its client with its expiry and will running. */
   private offline(session: Session, will: Will | undefined): void {
     session.disconnectedAt = Date.now();
-    void this.handBackShared(session);
+    if (!this.handingOver.has(session.clientId)) this.startHandBack(session);
     if (session.expiryInterval === 0) {
       void this.endSession(session, true);
     } else {
@@ -286,7 +290,8 @@ export class SessionLifecycle {
     if (unreceived.length === 0) return;
     const taken = new Set<Delivery>();
     for (const delivery of unreceived) {
-      if (session.disconnectedAt === undefined) break; // the member is back: it gets the rest itself
+      // The member is back, here or (handing over) elsewhere: it gets the rest itself.
+      if (session.disconnectedAt === undefined || this.handingOver.has(session.clientId)) break;
       try {
         if (await this.redispatchShared(delivery, session.clientId)) taken.add(delivery);
       } catch (error) {
@@ -331,17 +336,34 @@ export class SessionLifecycle {
   /** Another node claimed `clientId`: disconnect it here and hand the session over through the store. */
   async onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }> {
     await this.attaching.get(clientId);
-    this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the client connected to another node');
-    this.wills.cancel(clientId); // the client is back, on another node [MQTT-3.1.3-9]
-    this.expiries.cancel(clientId);
-    const session = this.keeper.release(clientId);
-    if (!session) return { released: false };
-    await this.keeper.save(session);
-    await Promise.all([...session.subscriptions.keys()].map(async (filter) => {
-      if (this.router.remove(clientId, filter) && this.cluster) await this.cluster.routeRemoved(filter);
-    }));
-    if (this.epochs.get(clientId)! < epoch) this.epochs.delete(clientId);
-    return { released: true };
+    // Unreceived shared messages go with the session to the client's new node; a hand-back
+    // already under way stops and settles first, so none is both handed on and saved.
+    this.handingOver.add(clientId);
+    try {
+      this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the client connected to another node');
+      await this.handingBack.get(clientId);
+      this.wills.cancel(clientId); // the client is back, on another node [MQTT-3.1.3-9]
+      this.expiries.cancel(clientId);
+      const session = this.keeper.release(clientId);
+      if (!session) return { released: false };
+      await this.keeper.save(session);
+      await Promise.all([...session.subscriptions.keys()].map(async (filter) => {
+        if (this.router.remove(clientId, filter) && this.cluster) await this.cluster.routeRemoved(filter);
+      }));
+      if (this.epochs.get(clientId)! < epoch) this.epochs.delete(clientId);
+      return { released: true };
+    } finally {
+      this.handingOver.delete(clientId);
+    }
+  }
+
+  private startHandBack(session: Session): void {
+    const { clientId } = session;
+    const handing = this.handBackShared(session).catch((error: unknown) => this.log.warn({ err: error, clientId }, 'shared hand-back failed; the messages stay queued'));
+    const run: Promise<void> = handing.finally(() => {
+      if (this.handingBack.get(clientId) === run) this.handingBack.delete(clientId);
+    });
+    this.handingBack.set(clientId, run);
   }
 
   /**
