@@ -183,21 +183,23 @@ export class Broker implements ConnectionHost, ClusterHost {
     if (qos2PacketId === undefined) return this.publish(message);
     const session = connection.channel.session!;
     let id = session.inboundQos2.get(qos2PacketId);
+    const resend = id !== undefined;
     if (id === undefined) {
       id = `${this.messageIdPrefix}${(++this.messageIdCounter).toString(36)}`;
       session.inboundQos2.set(qos2PacketId, id);
       this.keeper.touch(session);
     }
     message.id = id;
-    if (!this.keeper.pending) return this.publish(message);
-    return this.keeper.flushed().then(() => this.publish(message));
+    if (!this.keeper.pending) return this.publish(message, resend);
+    return this.keeper.flushed().then(() => this.publish(message, resend));
   }
 
   /**
    * Routes a client's message everywhere it should go. Resolves when it is durable (stored
    * for persistent sessions, acknowledged by peers); undefined when nothing was waited for.
+   * `resend`: a QoS 2 message routed before under its id (its shared copies go to the members that took them).
    */
-  publish(message: Message): Promise<unknown> | undefined {
+  publish(message: Message, resend = false): Promise<unknown> | undefined {
     const waits: Promise<unknown>[] = [];
     if (message.retain) waits.push(this.retainer.retain(message));
     const local = this.deliverLocal(message, !this.cluster);
@@ -205,7 +207,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     if (this.cluster) {
       const forwarded = this.cluster.forward(message);
       if (forwarded) waits.push(forwarded);
-      const shared = this.cluster.dispatchShared(message);
+      const shared = this.cluster.dispatchShared(message, resend);
       if (shared) waits.push(shared);
     }
     if (waits.length === 0) return undefined;
@@ -290,10 +292,24 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   async onSharedDispatch(group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {
-    const picked = this.router.pickShared(group, filter, message, this.isOnline, options.exclude);
+    const picked = this.router.pickShared(group, filter, message, this.isOnline, options.exclude, options.member);
     if (!picked || (options.onlineOnly && !this.isOnline(picked[0]))) return false;
-    await Promise.all([this.deliverTo(picked[0], picked[1]), this.keeper.flushed()]);
+    const [member, delivery] = picked;
+    await Promise.all([this.deliverTo(member, delivery), this.keeper.flushed()]);
+    await this.recordOwner(group, message, member);
     return true;
+  }
+
+  /**
+   * Which member took a QoS 2 message, for the publisher's resend (ClusterNode.dispatchShared).
+   * Written after the member's session is stored, so a record means the member has it. A
+   * record that fails only lets a resend reach another member, so it never fails the delivery.
+   */
+  private async recordOwner(group: string, message: Message, member: string): Promise<void> {
+    if (!this.cluster || message.qos !== 2 || message.id === undefined) return;
+    await this.cluster.ports.sharedOwners.record(group, message.id, member).catch((error: unknown) => {
+      this.log.debug({ err: error, group }, 'shared owner not recorded');
+    });
   }
 
   sharedUndeliverable(group: string, message: Message): void {

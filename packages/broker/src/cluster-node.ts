@@ -7,6 +7,7 @@ import type {
   Peer,
   RouteStore,
   SessionDirectory,
+  SharedOwners,
   WillStore,
 } from './cluster.ts';
 import { Forwarder } from './forwarder.ts';
@@ -20,6 +21,7 @@ export interface BrokerCluster {
   registry: NodeRegistry;
   directory: SessionDirectory;
   wills: WillStore;
+  sharedOwners: SharedOwners;
   sharedStrategy: SharedStrategy;
   /** Per share name, overriding `sharedStrategy`. */
   sharedGroupStrategies?: ReadonlyMap<string, SharedStrategy>;
@@ -202,16 +204,43 @@ export class ClusterNode {
     return this.forwarder.congestion;
   }
 
-  /** Every matching shared group gets the message at exactly one member, anywhere in the cluster. */
-  dispatchShared(message: Message): Promise<unknown> | undefined {
+  /**
+   * Every matching shared group gets the message at exactly one member, anywhere in the
+   * cluster. A publisher's QoS 2 resend (`resend`) goes first to the member that took the
+   * first copy, if it still is one, so no second member gets it.
+   */
+  dispatchShared(message: Message, resend = false): Promise<unknown> | undefined {
     const work: Promise<void>[] = [];
     this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
       const order = this.chooser.order(group, filter, nodes, message);
-      work.push(this.dispatchToGroup(group, filter, order, message).then((taken) => {
-        if (!taken) this.host!.sharedUndeliverable(group, message);
+      const toOwner = resend && message.id !== undefined ? this.toOwner(group, filter, message) : Promise.resolve(false);
+      const taken = toOwner.then((done) => done || this.dispatchToGroup(group, filter, order, message));
+      work.push(taken.then((done) => {
+        if (!done) this.host!.sharedUndeliverable(group, message);
       }));
     });
     return work.length > 0 ? Promise.all(work) : undefined;
+  }
+
+  private async ownerRecorded(group: string, message: Message, exclude: string | undefined): Promise<boolean> {
+    if (message.qos !== 2 || message.id === undefined) return false;
+    const owner = await this.ports.sharedOwners.owner(group, message.id).catch(() => undefined);
+    return owner !== undefined && owner !== exclude;
+  }
+
+  /** The member that took the first copy of a QoS 2 message, on whichever node holds it now; false when it cannot take it. */
+  private async toOwner(group: string, filter: string, message: Message): Promise<boolean> {
+    try {
+      const member = await this.ports.sharedOwners.owner(group, message.id!);
+      const holder = member === undefined ? undefined : await this.ports.directory.holder(member);
+      if (holder === undefined) return false;
+      if (holder === this.nodeId) return await this.host!.onSharedDispatch(group, filter, message, { member });
+      const peer = await this.peer(holder);
+      return peer !== undefined && (await this.ports.transport.dispatchShared(peer, group, filter, message, { member }));
+    } catch (error) {
+      this.log.warn({ err: error, group }, 'a QoS 2 resend could not reach the member that took it; any member may take it');
+      return false;
+    }
   }
 
   /**
@@ -244,9 +273,12 @@ export class ClusterNode {
             continue;
           }
           const peer = await this.peer(nodeId);
-          if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message, onlineOnly))) return true;
+          if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly }))) return true;
         } catch (error) {
           failed.add(nodeId);
+          // The node may have taken a QoS 2 message before its answer was lost: a member on
+          // record (other than one handing it back) has it stored; a second must not get it.
+          if (await this.ownerRecorded(group, message, exclude)) return true;
           this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
         }
       }

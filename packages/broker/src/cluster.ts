@@ -28,6 +28,8 @@ export interface SharedDispatchOptions {
   onlineOnly?: boolean;
   /** A local member handing the message back, which must not get it again. */
   exclude?: string;
+  /** Only this member may take it: a QoS 2 resend going back to the member that took the first copy. */
+  member?: string;
 }
 
 /** Messages between nodes. */
@@ -44,7 +46,7 @@ export interface ClusterTransport {
   /** As forward, for a message no one waits on (QoS 0): failures are only counted. */
   post(peer: Peer, message: Message): void;
   takeover(peer: Peer, clientId: string, epoch: number): Promise<{ released: boolean }>;
-  dispatchShared(peer: Peer, group: string, filter: string, message: Message, onlineOnly?: boolean): Promise<boolean>;
+  dispatchShared(peer: Peer, group: string, filter: string, message: Message, options?: SharedDispatchOptions): Promise<boolean>;
   /**
    * Undefined while the links to these peers have room; else resolves once the congested
    * ones have drained (or failed). Their publishers are not read meanwhile, so a full link
@@ -132,6 +134,16 @@ export interface SessionDirectory {
   release(clientId: string, epoch: number): Promise<void>;
   /** Client ids held by a node, for adopting them when it dies. */
   heldBy(nodeId: string): Promise<string[]>;
+}
+
+/**
+ * Which member of a shared group took each QoS 2 message (by message id), for a while: a
+ * publisher's resend after a failure goes back to that member, whose session skips a copy
+ * it has, instead of reaching a second member (MQTT 5 4.8.2).
+ */
+export interface SharedOwners {
+  record(group: string, messageId: string, member: string): Promise<void>;
+  owner(group: string, messageId: string): Promise<string | undefined>;
 }
 
 /** Wills of connected clients, so a surviving node can publish those of a dead node. */

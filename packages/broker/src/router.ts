@@ -49,15 +49,20 @@ export class Router {
     return true;
   }
 
-  /** One member of a local shared group for a message the cluster dispatched here. */
+  /**
+   * One member of a local shared group for a message the cluster dispatched here; with
+   * `only`, that member or none (a QoS 2 message going back to the member that took it).
+   */
   pickShared(
     group: string,
     filter: string,
     message: Message,
     isOnline: (clientId: string) => boolean,
     exclude?: string,
+    only?: string,
   ): [string, Delivery] | undefined {
-    const member = this.shared.get(filter, group)?.pick(isOnline, exclude);
+    const members = this.shared.get(filter, group);
+    const member = only === undefined ? members?.pick(isOnline, exclude) : members?.get(only);
     if (!member) return undefined;
     const deliveries = new Map<string, Delivery>();
     merge(deliveries, member.clientId, message, member.options, { group, filter });

@@ -28,6 +28,10 @@ export class SharedGroup {
     return this.members.some((m) => m.clientId === clientId);
   }
 
+  get(clientId: string): SharedMember | undefined {
+    return this.members.find((m) => m.clientId === clientId);
+  }
+
   delete(clientId: string): void {
     const index = this.members.findIndex((m) => m.clientId === clientId);
     if (index < 0) return;

@@ -66,6 +66,7 @@ export interface WireSharedRequest {
   filter: string;
   message: WireMessage | null;
   onlineOnly?: boolean;
+  member?: string;
 }
 
 export interface WireSharedReply {

@@ -139,6 +139,7 @@ export class ClusterServer {
     if (!request.message) throw new WireFormatError('shared dispatch without a message');
     const delivered = await this.handlers.onSharedDispatch(request.group, request.filter, decodeMessage(request.message), {
       onlineOnly: request.onlineOnly === true,
+      ...(request.member ? { member: request.member } : {}),
     });
     return { delivered };
   }

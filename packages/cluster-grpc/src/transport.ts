@@ -1,7 +1,7 @@
 // The ClusterTransport the broker asks for: a server for what peers send here, and a PeerLink
 // per peer for what goes there.
 import type { Client, MethodDefinition } from '@grpc/grpc-js';
-import type { ClusterHandlers, ClusterTransport, Logger, Peer } from '@roost/broker';
+import type { ClusterHandlers, ClusterTransport, Logger, Peer, SharedDispatchOptions } from '@roost/broker';
 import { ConfigError, PeerUnavailableError, type Message } from '@roost/protocol';
 import { encodeMessage } from './codec.ts';
 import { PeerLink, type PeerLinkOptions } from './peer-link.ts';
@@ -93,8 +93,9 @@ export class GrpcClusterTransport implements ClusterTransport {
     return { released: reply.released };
   }
 
-  async dispatchShared(peer: Peer, group: string, filter: string, message: Message, onlineOnly = false): Promise<boolean> {
-    const reply = await this.call(peer, clusterService.DispatchShared, { group, filter, message: encodeMessage(message), onlineOnly });
+  async dispatchShared(peer: Peer, group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {
+    const request = { group, filter, message: encodeMessage(message), onlineOnly: options.onlineOnly === true, member: options.member ?? '' };
+    const reply = await this.call(peer, clusterService.DispatchShared, request);
     return reply.delivered;
   }
 

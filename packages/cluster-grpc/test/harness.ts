@@ -15,7 +15,7 @@ export interface ReceivedBatch {
 export class RecordingHandlers implements ClusterHandlers {
   readonly batches: ReceivedBatch[] = [];
   readonly takeovers: Array<{ clientId: string; epoch: number }> = [];
-  readonly shared: Array<{ group: string; filter: string; message: Message; onlineOnly: boolean }> = [];
+  readonly shared: Array<{ group: string; filter: string; message: Message; onlineOnly: boolean; member: string | undefined }> = [];
   /** Batches being handled right now, and the most ever at once. */
   active = 0;
   maxActive = 0;
@@ -42,7 +42,7 @@ export class RecordingHandlers implements ClusterHandlers {
   }
 
   async onSharedDispatch(group: string, filter: string, message: Message, options?: SharedDispatchOptions): Promise<boolean> {
-    this.shared.push({ group, filter, message, onlineOnly: options?.onlineOnly === true });
+    this.shared.push({ group, filter, message, onlineOnly: options?.onlineOnly === true, member: options?.member });
     if (group === 'explodes') throw new Error('no such group');
     return group !== 'empty';
   }

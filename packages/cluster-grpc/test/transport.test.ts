@@ -113,9 +113,11 @@ test('takeover and shared dispatch round trips, with handler failures as PeerUna
   assert.deepEqual(await a.transport.takeover(peer, 'unknown', 8), { released: false });
   assert.deepEqual(b.handlers.takeovers, [{ clientId: 'client-1', epoch: 7 }, { clientId: 'unknown', epoch: 8 }]);
   assert.equal(await a.transport.dispatchShared(peer, 'workers', 'jobs/+', shared), true);
-  assert.equal(await a.transport.dispatchShared(peer, 'empty', 'jobs/+', shared, true), false);
-  assert.deepEqual(b.handlers.shared[0], { group: 'workers', filter: 'jobs/+', message: shared, onlineOnly: false });
+  assert.equal(await a.transport.dispatchShared(peer, 'empty', 'jobs/+', shared, { onlineOnly: true }), false);
+  assert.equal(await a.transport.dispatchShared(peer, 'workers', 'jobs/+', shared, { member: 'm1' }), true);
+  assert.deepEqual(b.handlers.shared[0], { group: 'workers', filter: 'jobs/+', message: shared, onlineOnly: false, member: undefined });
   assert.equal(b.handlers.shared[1]?.onlineOnly, true);
+  assert.equal(b.handlers.shared[2]?.member, 'm1');
 
   await assert.rejects(a.transport.takeover(peer, 'explodes', 9), PeerUnavailableError);
   await assert.rejects(a.transport.dispatchShared(peer, 'explodes', 'jobs/+', shared), /no such group/);

@@ -11,6 +11,7 @@ import {
   RedisRouteStore,
   RedisSessionDirectory,
   RedisSessionStore,
+  RedisSharedOwners,
   RedisWillStore,
 } from '@roost/store-redis';
 import type { Config } from './config.ts';
@@ -72,6 +73,7 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
       }),
       directory: new RedisSessionDirectory(redis, prefix),
       wills: new RedisWillStore(redis, prefix),
+      sharedOwners: new RedisSharedOwners(redis, prefix),
       sharedStrategy: config.sharedStrategy,
       sharedGroupStrategies: config.sharedGroupStrategies,
       // A peer that has not applied a new route by then is about to be declared dead.

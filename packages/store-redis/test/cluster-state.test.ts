@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError, type Message } from '@roost/protocol';
 import type { RouteChange, RouteListener } from '@roost/broker';
-import { RedisNodeRegistry, RedisRouteStore, RedisSessionDirectory, RedisWillStore, type NodeRegistryOptions } from '@roost/store-redis';
+import { RedisNodeRegistry, RedisRouteStore, RedisSessionDirectory, RedisSharedOwners, RedisWillStore, type NodeRegistryOptions } from '@roost/store-redis';
 import { startRedis, type RedisServer } from '../../../test/helpers/redis.ts';
 
 const WAIT_MS = 3_000;
@@ -388,6 +388,18 @@ describe('RedisSessionDirectory', () => {
     assert.deepEqual((await directory.heldBy('n1')).sort(), many);
     assert.deepEqual(await directory.heldBy('n10'), ['other']);
     assert.deepEqual(await directory.heldBy('n'), []);
+  });
+});
+
+describe('RedisSharedOwners', () => {
+  test('remembers which member took a message, per group and message id', async () => {
+    const owners = new RedisSharedOwners(control, freshPrefix());
+    assert.equal(await owners.owner('g', 'id-1'), undefined);
+    await owners.record('g', 'id-1', 'member-a');
+    await owners.record('h', 'id-1', 'member-b');
+    assert.equal(await owners.owner('g', 'id-1'), 'member-a');
+    assert.equal(await owners.owner('h', 'id-1'), 'member-b');
+    assert.equal(await owners.owner('g', 'id-2'), undefined);
   });
 });
 
