@@ -295,15 +295,17 @@ export class Broker implements ConnectionHost, ClusterHost {
     const picked = this.router.pickShared(group, filter, message, this.isOnline, options.exclude, options.member);
     if (!picked || (options.onlineOnly && !this.isOnline(picked[0]))) return false;
     const [member, delivery] = picked;
-    await Promise.all([this.deliverTo(member, delivery), this.keeper.flushed()]);
-    await this.recordOwner(group, message, member);
+    // Issued before the session write the delivery causes, on the same Redis connection: a
+    // stored delivery always has its record (SharedDispatcher).
+    const recorded = this.recordOwner(group, message, member);
+    await Promise.all([this.deliverTo(member, delivery), this.keeper.flushed(), recorded]);
     return true;
   }
 
   /**
-   * Which member took a QoS 2 message, for the publisher's resend (ClusterNode.dispatchShared).
-   * Written after the member's session is stored, so a record means the member has it. A
-   * record that fails only lets a resend reach another member, so it never fails the delivery.
+   * Which member took a QoS 2 message, for a resend or a dispatch whose answer was lost
+   * (SharedDispatcher). A record that fails only lets such a copy reach another member, so it
+   * never fails the delivery.
    */
   private async recordOwner(group: string, message: Message, member: string): Promise<void> {
     if (!this.cluster || message.qos !== 2 || message.id === undefined) return;

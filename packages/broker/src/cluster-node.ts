@@ -13,7 +13,8 @@ import type {
 import { Forwarder } from './forwarder.ts';
 import type { Logger } from './options.ts';
 import { RouteReplica } from './route-replica.ts';
-import { SharedNodeChooser, type SharedStrategy } from './shared-strategy.ts';
+import { SharedDispatcher } from './shared-dispatcher.ts';
+import type { SharedStrategy } from './shared-strategy.ts';
 
 export interface BrokerCluster {
   transport: ClusterTransport;
@@ -53,8 +54,8 @@ export class ClusterNode {
   readonly nodeId: string;
   readonly ports: BrokerCluster;
   private readonly replica = new RouteReplica();
-  private readonly chooser: SharedNodeChooser;
   private readonly forwarder: Forwarder;
+  private readonly shared: SharedDispatcher;
   private readonly peers = new Map<string, Peer>();
   private readonly log: Logger;
   private readonly routeSyncTimeoutMs: number;
@@ -67,7 +68,11 @@ export class ClusterNode {
     this.ports = ports;
     this.log = log;
     this.routeSyncTimeoutMs = ports.routeSyncTimeoutMs ?? DEFAULT_ROUTE_SYNC_TIMEOUT_MS;
-    this.chooser = new SharedNodeChooser(ports.sharedStrategy, nodeId, ports.sharedGroupStrategies);
+    this.shared = new SharedDispatcher(nodeId, ports, this.replica, {
+      peer: (peerId) => this.peer(peerId),
+      dispatchHere: (group, filter, message, options) => this.host!.onSharedDispatch(group, filter, message, options),
+      undeliverable: (group, message) => this.host!.sharedUndeliverable(group, message),
+    }, log);
     this.forwarder = new Forwarder(nodeId, ports.transport, this.replica, {
       knownPeer: (peerId) => this.peers.get(peerId),
       lookupPeer: (peerId) => this.peer(peerId),
@@ -204,86 +209,14 @@ export class ClusterNode {
     return this.forwarder.congestion;
   }
 
-  /**
-   * Every matching shared group gets the message at exactly one member, anywhere in the
-   * cluster. A publisher's QoS 2 resend (`resend`) goes first to the member that took the
-   * first copy, if it still is one, so no second member gets it.
-   */
+  /** Every matching shared group gets the message at exactly one member, anywhere in the cluster (SharedDispatcher). */
   dispatchShared(message: Message, resend = false): Promise<unknown> | undefined {
-    const work: Promise<void>[] = [];
-    this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
-      const order = this.chooser.order(group, filter, nodes, message);
-      const toOwner = resend && message.id !== undefined ? this.toOwner(group, filter, message) : Promise.resolve(false);
-      const taken = toOwner.then((done) => done || this.dispatchToGroup(group, filter, order, message));
-      work.push(taken.then((done) => {
-        if (!done) this.host!.sharedUndeliverable(group, message);
-      }));
-    });
-    return work.length > 0 ? Promise.all(work) : undefined;
+    return this.shared.dispatch(message, resend);
   }
 
-  private async ownerRecorded(group: string, message: Message, exclude: string | undefined): Promise<boolean> {
-    if (message.qos !== 2 || message.id === undefined) return false;
-    const owner = await this.ports.sharedOwners.owner(group, message.id).catch(() => undefined);
-    return owner !== undefined && owner !== exclude;
-  }
-
-  /** The member that took the first copy of a QoS 2 message, on whichever node holds it now; false when it cannot take it. */
-  private async toOwner(group: string, filter: string, message: Message): Promise<boolean> {
-    try {
-      const member = await this.ports.sharedOwners.owner(group, message.id!);
-      const holder = member === undefined ? undefined : await this.ports.directory.holder(member);
-      if (holder === undefined) return false;
-      if (holder === this.nodeId) return await this.host!.onSharedDispatch(group, filter, message, { member });
-      const peer = await this.peer(holder);
-      return peer !== undefined && (await this.ports.transport.dispatchShared(peer, group, filter, message, { member }));
-    } catch (error) {
-      this.log.warn({ err: error, group }, 'a QoS 2 resend could not reach the member that took it; any member may take it');
-      return false;
-    }
-  }
-
-  /**
-   * A member on this node left with `message` unreceived: another member of its group, on any
-   * node, gets it. False when no other member took it.
-   */
-  async redispatchShared(origin: SharedOrigin, message: Message, leaving: string): Promise<boolean> {
-    let order: string[] | undefined;
-    this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
-      if (group === origin.group && filter === origin.filter) order = this.chooser.order(group, filter, nodes, message);
-    });
-    return order ? this.dispatchToGroup(origin.group, origin.filter, order, message, leaving) : false;
-  }
-
-  /**
-   * Offers the message to the nodes in order, first for a connected member only, then for any
-   * member: a node whose members are all offline (say, sessions it adopted from a dead node)
-   * would otherwise take its turn and queue messages that connected members could process.
-   * A node whose call failed is not asked again in the second round (each try can cost a call
-   * timeout while a dead peer is not yet reaped).
-   */
-  private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, exclude?: string): Promise<boolean> {
-    const failed = new Set<string>();
-    for (const onlineOnly of [true, false]) {
-      for (const nodeId of nodes) {
-        if (failed.has(nodeId)) continue;
-        try {
-          if (nodeId === this.nodeId) {
-            if (await this.host!.onSharedDispatch(group, filter, message, { onlineOnly, exclude })) return true;
-            continue;
-          }
-          const peer = await this.peer(nodeId);
-          if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly }))) return true;
-        } catch (error) {
-          failed.add(nodeId);
-          // The node may have taken a QoS 2 message before its answer was lost: a member on
-          // record (other than one handing it back) has it stored; a second must not get it.
-          if (await this.ownerRecorded(group, message, exclude)) return true;
-          this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
-        }
-      }
-    }
-    return false;
+  /** A member on this node left with `message` unreceived: another member of its group gets it (SharedDispatcher). */
+  redispatchShared(origin: SharedOrigin, message: Message, leaving: string): Promise<boolean> {
+    return this.shared.redispatch(origin, message, leaving);
   }
 
   /** True when the holder answered; false when it is gone or unreachable (its last flushed state is in the store). */

@@ -1,0 +1,140 @@
+import type { Message } from '@roost/protocol';
+import type { SharedOrigin } from '@roost/session';
+import type { ClusterTransport, Peer, SessionDirectory, SharedDispatchOptions, SharedOwners } from './cluster.ts';
+import type { Logger } from './options.ts';
+import type { RouteReplica } from './route-replica.ts';
+import { SharedNodeChooser, type SharedStrategy } from './shared-strategy.ts';
+
+/** What the dispatcher needs of its node. */
+export interface SharedDispatchHost {
+  peer(nodeId: string): Promise<Peer | undefined>;
+  /** This node's members (Broker.onSharedDispatch). */
+  dispatchHere(group: string, filter: string, message: Message, options: SharedDispatchOptions): Promise<boolean>;
+  /** No member anywhere took it. */
+  undeliverable(group: string, message: Message): void;
+}
+
+export interface SharedDispatchPorts {
+  transport: ClusterTransport;
+  directory: SessionDirectory;
+  sharedOwners: SharedOwners;
+  sharedStrategy: SharedStrategy;
+  sharedGroupStrategies?: ReadonlyMap<string, SharedStrategy>;
+}
+
+/**
+ * How long a QoS 2 message follows the member that took it while that member's node is
+ * gone: until the member reconnects elsewhere or a reaper adopts its session.
+ */
+const FOLLOW_OWNER_MS = 15_000;
+const FOLLOW_OWNER_RETRY_MS = 250;
+
+/**
+ * Shared subscriptions across the cluster: each matching group gets a message at exactly one
+ * member, on any node. A QoS 2 message stays with the member that took it (MQTT 5 4.8.2): the
+ * taking node records the member before it stores the member's session (same Redis
+ * connection, so a stored session implies a record), and a publisher's resend, or a dispatch
+ * whose answer was lost, goes to that member wherever its session is now instead of a second
+ * member.
+ */
+export class SharedDispatcher {
+  private readonly self: string;
+  private readonly ports: SharedDispatchPorts;
+  private readonly replica: RouteReplica;
+  private readonly host: SharedDispatchHost;
+  private readonly log: Logger;
+  private readonly chooser: SharedNodeChooser;
+
+  constructor(self: string, ports: SharedDispatchPorts, replica: RouteReplica, host: SharedDispatchHost, log: Logger) {
+    this.self = self;
+    this.ports = ports;
+    this.replica = replica;
+    this.host = host;
+    this.log = log;
+    this.chooser = new SharedNodeChooser(ports.sharedStrategy, self, ports.sharedGroupStrategies);
+  }
+
+  /** `resend`: a QoS 2 message routed before under its id, whose members may have it already. */
+  dispatch(message: Message, resend: boolean): Promise<unknown> | undefined {
+    const work: Promise<void>[] = [];
+    this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
+      const order = this.chooser.order(group, filter, nodes, message);
+      const toOwner = resend ? this.toOwner(group, filter, message) : Promise.resolve(false);
+      const taken = toOwner.then((done) => done || this.dispatchToGroup(group, filter, order, message));
+      work.push(taken.then((done) => {
+        if (!done) this.host.undeliverable(group, message);
+      }));
+    });
+    return work.length > 0 ? Promise.all(work) : undefined;
+  }
+
+  /** A member on this node left with `message` unreceived: another member of its group, on any node; false when none took it. */
+  async redispatch(origin: SharedOrigin, message: Message, leaving: string): Promise<boolean> {
+    let order: string[] | undefined;
+    this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
+      if (group === origin.group && filter === origin.filter) order = this.chooser.order(group, filter, nodes, message);
+    });
+    return order ? this.dispatchToGroup(origin.group, origin.filter, order, message, leaving) : false;
+  }
+
+  /**
+   * Offers the message to the nodes in order, first for a connected member only, then for any
+   * member: a node whose members are all offline (say, sessions it adopted from a dead node)
+   * would otherwise take its turn and queue messages that connected members could process.
+   * A node whose call failed is not asked again in the second round (each try can cost a call
+   * timeout while a dead peer is not yet reaped); a QoS 2 message it may have taken goes to
+   * the member on record, if any.
+   */
+  private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, exclude?: string): Promise<boolean> {
+    const failed = new Set<string>();
+    for (const onlineOnly of [true, false]) {
+      for (const nodeId of nodes) {
+        if (failed.has(nodeId)) continue;
+        try {
+          if (nodeId === this.self) {
+            if (await this.host.dispatchHere(group, filter, message, { onlineOnly, exclude })) return true;
+            continue;
+          }
+          const peer = await this.host.peer(nodeId);
+          if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly }))) return true;
+        } catch (error) {
+          failed.add(nodeId);
+          this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
+          if (await this.toOwner(group, filter, message, exclude)) return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A QoS 2 message with a member on record goes to that member: on the node holding its
+   * session now, waiting (bounded) while that is a node that does not answer (dead, not yet
+   * reaped). False when there is no record, the member is `exclude` or no longer in the
+   * group, or it could not be reached in time: then any member may take it.
+   */
+  private async toOwner(group: string, filter: string, message: Message, exclude?: string): Promise<boolean> {
+    if (message.qos !== 2 || message.id === undefined) return false;
+    const deadline = Date.now() + FOLLOW_OWNER_MS;
+    try {
+      const member = await this.ports.sharedOwners.owner(group, message.id);
+      if (member === undefined || member === exclude) return false;
+      for (;;) {
+        const holder = await this.ports.directory.holder(member);
+        if (holder === undefined) return false;
+        try {
+          if (holder === this.self) return await this.host.dispatchHere(group, filter, message, { member });
+          const peer = await this.host.peer(holder);
+          if (peer) return await this.ports.transport.dispatchShared(peer, group, filter, message, { member });
+        } catch (error) {
+          if (Date.now() >= deadline) throw error;
+        }
+        if (Date.now() >= deadline) return false;
+        await new Promise((resolve) => setTimeout(resolve, FOLLOW_OWNER_RETRY_MS));
+      }
+    } catch (error) {
+      this.log.warn({ err: error, group }, 'a QoS 2 message could not reach the member that took it; any member may take it');
+      return false;
+    }
+  }
+}
