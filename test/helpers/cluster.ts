@@ -106,6 +106,8 @@ export class NodeProcess {
 
 export interface TestCluster {
   redis: RedisServer;
+  /** The key prefix (ROOST_REDIS_PREFIX) of every node of this cluster, for reading its keys. */
+  prefix: string;
   nodes: NodeProcess[];
   /** Starts one more node in this cluster. */
   addNode(env?: Record<string, string>): Promise<NodeProcess>;
@@ -140,7 +142,15 @@ export async function startNode(redisUrl: string, prefix: string, env: Record<st
     },
     httpPort,
   );
-  if (wait) await node.ready();
+  if (wait) {
+    try {
+      await node.ready();
+    } catch (error) {
+      // Not handed to the caller, so no one else would stop it (and its pipes would keep the test process alive).
+      await node.kill();
+      throw error;
+    }
+  }
   return node;
 }
 
@@ -164,6 +174,7 @@ export async function startCluster(n: number, options: ClusterOptions = {}): Pro
   }
   return {
     redis,
+    prefix,
     nodes,
     addNode,
     async stop() {
