@@ -1,4 +1,4 @@
-import type { Message } from '@roost/protocol';
+import { PeerUnavailableError, type Message } from '@roost/protocol';
 import type { SharedOrigin } from '@roost/session';
 import type { ClusterTransport, Peer, SessionDirectory, SharedDispatchOptions, SharedOwners } from './cluster.ts';
 import type { Logger } from './options.ts';
@@ -27,6 +27,8 @@ export interface SharedDispatchPorts {
  * gone: until the member reconnects elsewhere or a reaper adopts its session.
  */
 const FOLLOW_OWNER_MS = 15_000;
+/** How long a message whose every candidate node failed waits for those nodes' reap (their members adopted elsewhere). */
+const REAP_WAIT_MS = 15_000;
 const FOLLOW_OWNER_RETRY_MS = 250;
 
 /**
@@ -87,6 +89,25 @@ export class SharedDispatcher {
    */
   private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, exclude?: string): Promise<boolean> {
     const failed = new Set<string>();
+    if (await this.offer(group, filter, nodes, message, failed, exclude)) return true;
+    // No member anywhere, or QoS 0 (at most once): nothing waits for it.
+    if (failed.size === 0 || message.qos === 0) return false;
+    // Members may be on nodes that died: once those are reaped (their sessions adopted or
+    // reconnected elsewhere) the group is offered the message again; the publisher is
+    // refused rather than acknowledged if it still finds no member.
+    await Promise.all([...failed].map((nodeId) => this.replica.gone(nodeId, REAP_WAIT_MS)));
+    const again = new Set<string>();
+    let order: string[] = [];
+    this.replica.sharedGroups(message.topic, (name, inner, holders) => {
+      if (name === group && inner === filter) order = this.chooser.order(group, filter, holders, message);
+    });
+    if (await this.offer(group, filter, order, message, again, exclude)) return true;
+    if (again.size === 0) return false;
+    throw new PeerUnavailableError([...again].join(','), `no member of shared group ${group} could be reached`);
+  }
+
+  /** One offer round trip over `nodes`; the nodes whose call failed are added to `failed`. */
+  private async offer(group: string, filter: string, nodes: string[], message: Message, failed: Set<string>, exclude?: string): Promise<boolean> {
     for (const onlineOnly of [true, false]) {
       for (const nodeId of nodes) {
         if (failed.has(nodeId)) continue;
@@ -96,7 +117,8 @@ export class SharedDispatcher {
             continue;
           }
           const peer = await this.host.peer(nodeId);
-          if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly }))) return true;
+          if (!peer) throw new PeerUnavailableError(nodeId, 'not alive in the node registry');
+          if (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly })) return true;
         } catch (error) {
           failed.add(nodeId);
           this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
