@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createBroker, type Broker, type Logger } from '@roost/broker';
 import type { Config } from './config.ts';
-import { createClusterParts, type ClusterParts } from './cluster.ts';
+import type { ClusterParts } from './cluster.ts';
 import { createHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -39,7 +39,8 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   let parts: ClusterParts | undefined;
   let broker: Broker;
   try {
-    parts = mode === 'cluster' ? createClusterParts(config, logger) : undefined;
+    // Loaded only in cluster mode: ioredis, gRPC and the proto cost an embedded node ~17 MiB at rest.
+    parts = mode === 'cluster' ? (await import('./cluster.ts')).createClusterParts(config, logger) : undefined;
     broker = createBroker({ nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval }, parts?.stores, parts?.cluster);
     const redis = parts?.redis;
     metrics = createMetrics({ broker, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), redisStats: parts?.redisStats, ready: () => ready });
