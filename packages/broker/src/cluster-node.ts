@@ -45,6 +45,9 @@ export interface ClusterHost extends Omit<ClusterHandlers, 'onAwaitRoutes'> {
 }
 
 const DEFAULT_ROUTE_SYNC_TIMEOUT_MS = 3000;
+/** How long a CONNECT keeps asking a live holder that does not answer to hand its session over. */
+const TAKEOVER_TRIES_MS = 10_000;
+const TAKEOVER_RETRY_MS = 200;
 
 /**
  * One node's membership in the cluster: the route replica, forwarding to peers, shared
@@ -220,15 +223,32 @@ export class ClusterNode {
   }
 
   /** True when the holder answered; false when it is gone or unreachable (its last flushed state is in the store). */
+  /**
+   * True when the holder handed the session over; false when it is not alive (dead, or gone),
+   * so its last flushed state in the store is the session. A holder alive in the registry that
+   * does not answer is asked again: resuming from the store while it still holds the session
+   * would leave two holders, each storing what the other does not see. Throws when it is
+   * still alive and silent after TAKEOVER_TRIES_MS (the CONNECT then fails and is retried).
+   */
   async takeover(nodeId: string, clientId: string, epoch: number): Promise<boolean> {
-    const peer = await this.peer(nodeId);
-    if (!peer) return false;
-    try {
-      await this.ports.transport.takeover(peer, clientId, epoch);
-      return true;
-    } catch (error) {
-      this.log.warn({ err: error, peer: nodeId, clientId }, 'takeover call failed; resuming from the stored session');
-      return false;
+    const deadline = Date.now() + TAKEOVER_TRIES_MS;
+    for (let attempt = 0; ; attempt++) {
+      const peer = attempt === 0 ? await this.peer(nodeId) : await this.alivePeer(nodeId);
+      if (!peer) return false;
+      try {
+        await this.ports.transport.takeover(peer, clientId, epoch);
+        return true;
+      } catch (error) {
+        if (Date.now() >= deadline) throw error;
+        this.log.warn({ err: error, peer: nodeId, clientId }, 'takeover call failed; asking again while the holder is alive');
+        await new Promise((resolve) => setTimeout(resolve, TAKEOVER_RETRY_MS));
+      }
     }
+  }
+
+  /** The peer if the registry has it alive now (not from the cache: a dead node's entry lingers there until it is reported). */
+  private async alivePeer(nodeId: string): Promise<Peer | undefined> {
+    const alive = await this.ports.registry.alive();
+    return alive.find((node) => node.nodeId === nodeId);
   }
 }

@@ -14,6 +14,9 @@ import { KeyedTimers } from './timers.ts';
 import { WillKeeper } from './will-keeper.ts';
 
 /** What the lifecycle needs of the message path; the broker implements it. */
+/** How long handing a session to another node waits for a shared hand-back under way. */
+const HAND_BACK_WAIT_MS = 1000;
+
 export interface LifecycleHost {
   /** Hands a delivery to a session held here; a promise while the session is still being taken on. */
   deliverTo(clientId: string, delivery: Delivery): Promise<void> | undefined;
@@ -195,7 +198,12 @@ export class SessionLifecycle {
     // rather than the old holder after it let go.
     const stale = cleanStart ? undefined : await loading;
     const routed = stale ? await this.registerSubscriptions(stale) : undefined;
-    await this.takeOver(previous, clientId, epoch, cleanStart);
+    try {
+      await this.takeOver(previous, clientId, epoch, cleanStart);
+    } catch (error) {
+      if (routed) await this.dropStaleRoutes(clientId, routed, undefined);
+      throw error;
+    }
     const session = await this.keeper.load(clientId);
     if (routed) await this.dropStaleRoutes(clientId, routed, session);
     return { epoch, session, routed, tookOver: true };
@@ -341,7 +349,9 @@ export class SessionLifecycle {
     this.handingOver.add(clientId);
     try {
       this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the client connected to another node');
-      await this.handingBack.get(clientId);
+      // Bounded: the caller's call has a deadline, and a hand-back waiting on an unreachable
+      // node must not make it give up (the message in flight may then reach two members).
+      await Promise.race([this.handingBack.get(clientId), new Promise((resolve) => setTimeout(resolve, HAND_BACK_WAIT_MS))]);
       this.wills.cancel(clientId); // the client is back, on another node [MQTT-3.1.3-9]
       this.expiries.cancel(clientId);
       const session = this.keeper.release(clientId);
@@ -396,7 +406,7 @@ export class SessionLifecycle {
       this.keeper.touch(session);
       await this.registerSubscriptions(session, undefined, false);
       this.expireLater(session);
-      await this.handBackShared(session);
+      this.startHandBack(session); // not in this client's turn: a takeover waits on the turn
     } else {
       // A clean session ended with its connection; what it held for shared groups goes to
       // other members, then its record goes too (else a later CONNECT would resume it).

@@ -90,8 +90,9 @@ export class SharedDispatcher {
   private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, exclude?: string): Promise<boolean> {
     const failed = new Set<string>();
     if (await this.offer(group, filter, nodes, message, failed, exclude)) return true;
-    // No member anywhere, or QoS 0 (at most once): nothing waits for it.
-    if (failed.size === 0 || message.qos === 0) return false;
+    // No member anywhere, QoS 0 (at most once), or a member handing it back (it stays in
+    // that member's session): nothing waits for it.
+    if (failed.size === 0 || message.qos === 0 || exclude !== undefined) return false;
     // Members may be on nodes that died: once those are reaped (their sessions adopted or
     // reconnected elsewhere) the group is offered the message again; the publisher is
     // refused rather than acknowledged if it still finds no member.
