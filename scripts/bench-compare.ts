@@ -2,9 +2,12 @@
 // Roost 2-node cluster with Redis, Mosquitto, Aedes in memory and in Redis mode), runs the
 // same roost-bench scenarios against each in one run, and writes docs/benchmarks.md with
 // tables and SVG charts (docs/bench/), every figure also as a ratio against Mosquitto.
+// `--only id,id` runs just those rows of the plan (Mosquitto's included) and merges them into
+// the last run's docs/bench/results.json; `--report-only` re-renders from it.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runScenario, parseOptions, type BenchResult } from '../packages/bench/src/index.ts';
 import { startAedes, startAedesRedis, startMosquitto, startRoost, startRoostCluster, type RunningBroker } from './bench/brokers.ts';
 import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
@@ -19,16 +22,17 @@ const BROKERS: Array<{ name: string; kind: 'single' | 'cluster'; start: () => Pr
   { name: 'aedes-redis', kind: 'cluster', start: startAedesRedis },
 ];
 
-function applies(run: PlannedRun, broker: { name: string; kind: 'single' | 'cluster' }): boolean {
-  if (run.reuse) return false;
+function applies(run: PlannedRun, broker: { name: string; kind: 'single' | 'cluster' }, only: Set<string> | undefined): boolean {
+  if (run.reuse || (only && !only.has(run.id))) return false;
   if (run.brokers === 'all') return true;
-  if (run.brokers === 'roost-cluster') return broker.name === 'roost-cluster';
+  if (run.brokers === 'roost' || run.brokers === 'roost-cluster') return broker.name === run.brokers;
   return run.brokers === broker.kind;
 }
 
 function argsFor(run: PlannedRun, broker: RunningBroker): string[] {
   const args = ['--scenario', run.scenario, '--url', broker.url, '--label', broker.name, '--duration', String(FLOOD_SECONDS), '--timeout', '60', '--pid', String(broker.pid)];
-  if (run.scenario === 'cross-node') args.push('--pub-url', broker.url, '--sub-url', broker.secondUrl!);
+  if (run.scenario === 'idle' && broker.metricsUrl) args.push('--http', broker.metricsUrl);
+  if (run.scenario === 'cross-node' || run.acrossNodes) args.push('--pub-url', broker.url, '--sub-url', broker.secondUrl!);
   return [...args, ...run.args];
 }
 
@@ -46,8 +50,37 @@ function packageVersion(path: string): string {
   return (JSON.parse(readFileSync(new URL(path, root), 'utf8')) as { version: string }).version;
 }
 
-async function main(): Promise<void> {
-  const started = Date.now();
+const FRESH_SETTLE_MS = 2_000;
+
+async function measure(run: PlannedRun, broker: RunningBroker): Promise<BenchResult | { failed: string }> {
+  try {
+    return await runScenario(run.scenario as BenchResult['scenario'], parseOptions(argsFor(run, broker)));
+  } catch (error) {
+    return { failed: (error as Error).message };
+  }
+}
+
+async function started(entry: (typeof BROKERS)[number], environment: Environment): Promise<RunningBroker | undefined> {
+  try {
+    const broker = await entry.start();
+    environment.settings[entry.name] = broker.settings;
+    return broker;
+  } catch (error) {
+    process.stderr.write(`cannot start ${entry.name}: ${(error as Error).message}\n`);
+    environment.settings[entry.name] = `did not start: ${(error as Error).message}`;
+    return undefined;
+  }
+}
+
+function record(results: Results, run: PlannedRun, name: string, result: BenchResult | { failed: string }): void {
+  process.stderr.write(`${run.id}: ${JSON.stringify(result)}\n`);
+  (results[run.id] ??= {})[name] = result;
+}
+
+async function main(only: Set<string> | undefined): Promise<void> {
+  const started_ = Date.now();
+  // Roost runs compiled, as `npm start` runs it.
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: new URL('.', root), stdio: 'inherit' });
   const environment: Environment = {
     date: new Date().toISOString(),
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -69,39 +102,42 @@ async function main(): Promise<void> {
   };
   const results: Results = {};
   for (const entry of BROKERS) {
-    const runs = PLAN.filter((run) => applies(run, entry));
+    const runs = PLAN.filter((run) => applies(run, entry, only));
     if (runs.length === 0) continue;
     process.stderr.write(`\n== ${entry.name}\n`);
-    let broker: RunningBroker;
-    try {
-      broker = await entry.start();
-    } catch (error) {
-      process.stderr.write(`cannot start ${entry.name}: ${(error as Error).message}\n`);
-      environment.settings[entry.name] = `did not start: ${(error as Error).message}`;
-      continue;
-    }
-    environment.settings[entry.name] = broker.settings;
-    try {
-      for (const run of runs) {
-        let result: BenchResult | { failed: string };
-        try {
-          result = await runScenario(run.scenario as BenchResult['scenario'], parseOptions(argsFor(run, broker)));
-        } catch (error) {
-          result = { failed: (error as Error).message };
-        }
-        process.stderr.write(`${run.id}: ${JSON.stringify(result)}\n`);
-        (results[run.id] ??= {})[entry.name] = result;
+    for (const run of runs.filter((r) => r.fresh)) {
+      const broker = await started(entry, environment);
+      if (!broker) break;
+      try {
+        await delay(FRESH_SETTLE_MS);
+        record(results, run, entry.name, await measure(run, broker));
+      } finally {
+        await broker.stop();
       }
+    }
+    const shared = runs.filter((r) => !r.fresh);
+    if (shared.length === 0) continue;
+    const broker = await started(entry, environment);
+    if (!broker) continue;
+    try {
+      for (const run of shared) record(results, run, entry.name, await measure(run, broker));
     } finally {
       await broker.stop();
     }
   }
-  for (const run of PLAN) if (run.reuse) results[run.id] = results[run.reuse] ?? {};
+  for (const run of PLAN) if (run.reuse && results[run.reuse]) results[run.id] = results[run.reuse]!;
   environment.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
-  environment.elapsedS = Math.round((Date.now() - started) / 1000);
+  environment.elapsedS = Math.round((Date.now() - started_) / 1000);
+  let merged = results;
+  if (only) {
+    // A partial run replaces its rows in the last full run's results.
+    const last = JSON.parse(readFileSync(new URL('docs/bench/results.json', root), 'utf8')) as { environment: Environment; results: Results };
+    merged = { ...last.results, ...results };
+    environment.partial = [...only].join(', ');
+  }
   mkdirSync(new URL('docs/bench/', root), { recursive: true });
-  writeFileSync(new URL('docs/bench/results.json', root), `${JSON.stringify({ environment, results }, null, 2)}\n`);
-  writeReport(root, environment, results);
+  writeFileSync(new URL('docs/bench/results.json', root), `${JSON.stringify({ environment, results: merged }, null, 2)}\n`);
+  writeReport(root, environment, merged);
   process.stderr.write(`\nwrote docs/benchmarks.md in ${environment.elapsedS} s\n`);
 }
 
@@ -110,5 +146,6 @@ if (process.argv.includes('--report-only')) {
   const { environment, results } = JSON.parse(readFileSync(new URL('docs/bench/results.json', root), 'utf8')) as { environment: Environment; results: Results };
   writeReport(root, environment, results);
 } else {
-  await main();
+  const index = process.argv.indexOf('--only');
+  await main(index > 0 ? new Set(process.argv[index + 1]!.split(',')) : undefined);
 }

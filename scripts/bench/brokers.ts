@@ -3,13 +3,13 @@
 // with a generated config, Aedes in memory, and Aedes in Redis mode on two processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const EDGE_MAIN = fileURLToPath(new URL('../../services/edge/src/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const AEDES_MAIN = fileURLToPath(new URL('../aedes-server.ts', import.meta.url));
 const START_TIMEOUT_MS = 20_000;
 /** Queued messages per offline session: high everywhere, so the session scenario measures the drain, not a queue limit. */
@@ -23,6 +23,8 @@ export interface RunningBroker {
   secondUrl?: string;
   /** The process whose memory the idle scenario reads (a cluster's first node). */
   pid: number;
+  /** Roost: that process's /metrics, for the heap split of the idle scenario. */
+  metricsUrl?: string;
   settings: string;
   stop(): Promise<void>;
 }
@@ -70,12 +72,24 @@ async function stopped(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function roostNode(env: Record<string, string>, children: ChildProcess[] = []): Promise<{ child: ChildProcess; port: number }> {
+/**
+ * Node's arguments from package.json's `start` script ("node <flags> <entry>"): the bench runs
+ * the process `npm start` runs, compiled, with the same V8 flags. `npm run build` comes first.
+ */
+export function roostStartArgs(): string[] {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [command, ...args] = manifest.scripts.start!.trim().split(/\s+/);
+  if (command !== 'node') throw new Error(`package.json start script does not run node: ${manifest.scripts.start}`);
+  return args.map((arg) => (arg.startsWith('-') ? arg : join(ROOT, arg)));
+}
+
+async function roostNode(env: Record<string, string>, children: ChildProcess[] = []): Promise<{ child: ChildProcess; port: number; httpPort?: number }> {
   const port = await freePort();
-  const child = started(process.execPath, [EDGE_MAIN], {
+  const httpPort = await freePort();
+  const child = started(process.execPath, roostStartArgs(), {
     ROOST_HOST: '127.0.0.1',
     ROOST_MQTT_PORT: String(port),
-    ROOST_HTTP_PORT: String(await freePort()),
+    ROOST_HTTP_PORT: String(httpPort),
     ROOST_SYS_INTERVAL: '0',
     ROOST_LOG_LEVEL: 'warn',
     ROOST_MAX_QUEUED_MESSAGES: String(MAX_QUEUED),
@@ -83,12 +97,13 @@ async function roostNode(env: Record<string, string>, children: ChildProcess[] =
   });
   children.push(child);
   await waitForPort(port, child, 'roost');
-  return { child, port };
+  return { child, port, httpPort };
 }
 
 export async function startRoost(): Promise<RunningBroker> {
-  const { child, port } = await roostNode({});
-  return { name: 'roost', url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, settings: `ROOST_MAX_QUEUED_MESSAGES=${MAX_QUEUED}, ROOST_SYS_INTERVAL=0, ROOST_LOG_LEVEL=warn, other settings default`, stop: () => stopped(child) };
+  const { child, port, httpPort } = await roostNode({});
+  const settings = `node ${roostStartArgs().map((arg) => arg.replace(ROOT, '')).join(' ')} (as npm start); ROOST_MAX_QUEUED_MESSAGES=${MAX_QUEUED}, ROOST_SYS_INTERVAL=0, ROOST_LOG_LEVEL=warn, other settings default`;
+  return { name: 'roost', url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, metricsUrl: `http://127.0.0.1:${httpPort}/metrics`, settings, stop: () => stopped(child) };
 }
 
 async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
@@ -105,7 +120,7 @@ async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }>
   };
 }
 
-type NodeStarter = (env: Record<string, string>, children: ChildProcess[]) => Promise<{ child: ChildProcess; port: number }>;
+type NodeStarter = (env: Record<string, string>, children: ChildProcess[]) => Promise<{ child: ChildProcess; port: number; httpPort?: number }>;
 
 /** Two processes of one broker on a redis-server of their own; a half-started pair is stopped, not leaked. */
 async function twoNodesOnRedis(name: string, settings: string, start: NodeStarter, env: (redisUrl: string, node: number) => Record<string, string>): Promise<RunningBroker> {
@@ -125,6 +140,7 @@ async function twoNodesOnRedis(name: string, settings: string, start: NodeStarte
     url: `mqtt://127.0.0.1:${first.port}`,
     secondUrl: `mqtt://127.0.0.1:${second.port}`,
     pid: first.child.pid!,
+    ...(first.httpPort ? { metricsUrl: `http://127.0.0.1:${first.httpPort}/metrics` } : {}),
     settings,
     stop: async () => {
       await Promise.all([stopped(first.child), stopped(second.child)]);

@@ -9,7 +9,16 @@ export interface PlannedRun {
   scenario: string;
   args: string[];
   /** single: each single-node broker; cluster: publishers on one node, subscribers on the other. */
-  brokers: 'single' | 'cluster' | 'all' | 'roost-cluster';
+  brokers: 'single' | 'cluster' | 'all' | 'roost' | 'roost-cluster';
+  /**
+   * Run on a broker process of its own, started for it (and a 2 s settle) and stopped after:
+   * memory then grows from what a node holds at rest, not from a heap earlier runs enlarged.
+   */
+  fresh?: boolean;
+  /** Publishers on the cluster's first node, subscribers on its second. */
+  acrossNodes?: boolean;
+  /** Shown in the flat-cost table, not in a section of its own. */
+  flat?: boolean;
   metric: string;
   unit: string;
   better: Better;
@@ -29,10 +38,16 @@ export const PLAN: PlannedRun[] = [
   { id: 'qos1', title: 'QoS 1 throughput (1 publisher -> 1 subscriber, window 1000)', scenario: 'qos1', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'qos2', title: 'QoS 2 throughput (1 publisher -> 1 subscriber, window 1000)', scenario: 'qos2', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'latency', title: 'Latency at 1000 msg/s (QoS 0, p50)', scenario: 'latency', args: ['--rate', '1000'], brokers: 'single', metric: 'p50_ms', unit: 'ms', better: 'lower', columns: ['p99_ms', 'p999_ms', 'max_ms'] },
-  { id: 'idle', title: 'Idle connections (10000; broker memory per connection)', scenario: 'idle', args: ['--count', '10000'], brokers: 'single', metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: ['rss_before_bytes', 'rss_after_bytes', 'connected'] },
-  { id: 'idle-connect', title: 'Idle connections: time to establish 10000', scenario: 'idle', args: [], brokers: 'single', metric: 'connect_ms', unit: 'ms', better: 'lower', reuse: 'idle', columns: ['rate', 'p50_ms', 'p99_ms'] },
+  { id: 'idle', title: 'Idle connections on a fresh process (10000, 500 connects in flight; broker memory per connection)', scenario: 'idle', args: ['--count', '10000', '--window', '500'], brokers: 'all', fresh: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: ['rss_before_bytes', 'rss_after_bytes', 'connected'] },
+  { id: 'idle-connect', title: 'Idle connections on a fresh process: time to establish 10000 (500 in flight)', scenario: 'idle', args: [], brokers: 'single', metric: 'connect_ms', unit: 'ms', better: 'lower', reuse: 'idle', columns: ['rate', 'p50_ms', 'p99_ms'] },
+  { id: 'idle-1k', title: 'Idle connections on a fresh node: 1000', scenario: 'idle', args: ['--count', '1000', '--window', '500'], brokers: 'roost', fresh: true, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
+  { id: 'idle-5k', title: 'Idle connections on a fresh node: 5000', scenario: 'idle', args: ['--count', '5000', '--window', '500'], brokers: 'roost', fresh: true, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
+  // 19000 sockets fit under the 20,000 file descriptors per process only in two bench workers;
+  // four source addresses keep each well inside the ephemeral port range.
+  { id: 'idle-19k', title: 'Idle connections on a fresh node: 19000', scenario: 'idle', args: ['--count', '19000', '--window', '500', '--workers', '2', '--source', '127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4', '--timeout', '120'], brokers: 'roost', fresh: true, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
   { id: 'cross-node', title: 'Cross-node fan-in QoS 0 (publishers on node 1, subscriber on node 2), vs Mosquitto single-node fan-in', scenario: 'cross-node', args: [], brokers: 'cluster', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'cross-node-qos1', title: 'Cross-node QoS 1 (1 publisher on node 1, subscriber on node 2), vs Mosquitto single-node QoS 1', scenario: 'cross-node', args: ['--qos', '1', '--publishers', '1'], brokers: 'cluster', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'qos1', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'cross-node-latency', title: 'Cross-node latency at 1000 msg/s (QoS 0, publisher on node 1, subscriber on node 2), vs Mosquitto single-node latency', scenario: 'latency', args: ['--rate', '1000'], brokers: 'cluster', acrossNodes: true, metric: 'p50_ms', unit: 'ms', better: 'lower', baseline: 'latency', columns: ['p99_ms', 'p999_ms', 'max_ms'] },
   { id: 'retained', title: 'Retained lookup: wildcard subscribe over 10000 retained topics', scenario: 'retained', args: ['--count', '10000'], brokers: 'all', metric: 'lookup_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
   { id: 'retained-100k', title: 'Retained lookup over 100000 retained topics, Roost cluster (target < 1 s)', scenario: 'retained', args: ['--count', '100000', '--timeout', '120'], brokers: 'roost-cluster', metric: 'lookup_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
   { id: 'session', title: 'Session resume: reconnect and drain 5000 QoS 1 messages queued offline', scenario: 'session', args: ['--count', '5000'], brokers: 'all', metric: 'drain_ms', unit: 'ms', better: 'lower', columns: ['messages'] },

@@ -20,6 +20,14 @@ export function parseBrokerUrl(url: string): BrokerAddress {
   return { host: parsed.hostname, port: parsed.port === '' ? 1883 : Number(parsed.port) };
 }
 
+export interface OpenOptions {
+  clean?: boolean;
+  timeoutMs?: number;
+  keepAliveS?: number;
+  /** Source address (one loopback address has ~28k ephemeral ports towards one broker port). */
+  localAddress?: string;
+}
+
 export type PacketHandler = (packet: Packet, conn: BenchConnection) => void;
 
 export class BenchConnection {
@@ -43,8 +51,8 @@ export class BenchConnection {
   }
 
   /** Connects and resolves once CONNACK accepts; rejects on refusal, error or timeout. */
-  static open(address: BrokerAddress, clientId: string, options: { clean?: boolean; timeoutMs?: number } = {}): Promise<{ conn: BenchConnection; sessionPresent: boolean }> {
-    const socket = netConnect({ host: address.host, port: address.port, noDelay: true });
+  static open(address: BrokerAddress, clientId: string, options: OpenOptions = {}): Promise<{ conn: BenchConnection; sessionPresent: boolean }> {
+    const socket = netConnect({ host: address.host, port: address.port, noDelay: true, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     const conn = new BenchConnection(socket, clientId);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => conn.fail(new BenchError(`no CONNACK within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);
@@ -69,7 +77,7 @@ export class BenchConnection {
       });
       socket.on('error', (error) => conn.fail(error));
       socket.on('close', () => conn.fail());
-      socket.write(connectPacket(clientId, options.clean ?? true));
+      socket.write(connectPacket(clientId, options.clean ?? true, options.keepAliveS));
     });
   }
 

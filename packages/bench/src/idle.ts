@@ -48,7 +48,11 @@ export class IdleRole implements Role {
         const index = next++;
         const opened = clockMs();
         try {
-          const { conn } = await BenchConnection.open(task.address, `bench-${task.runId}-w${task.worker}-i${index}`);
+          const sources = task.sourceAddresses;
+          const { conn } = await BenchConnection.open(task.address, `bench-${task.runId}-w${task.worker}-i${index}`, {
+            keepAliveS: task.keepAliveS,
+            localAddress: sources.length > 0 ? sources[index % sources.length] : undefined,
+          });
           conn.onClose = (error) => error && this.stats.error(error);
           this.connections.push(conn);
           recordMs(this.stats.latency, clockMs() - opened);

@@ -1,5 +1,7 @@
 // The broker's resident memory, for bytes per idle connection: VmRSS from /proc/<pid>/status
 // (any broker on this machine), or process_resident_memory_bytes from a Prometheus /metrics.
+// With both, a Node broker's /metrics (prom-client's default metrics) also splits it: V8 heap
+// used and total, the young generation, and memory outside the heap.
 import { readFile } from 'node:fs/promises';
 import { BenchError } from './client.ts';
 
@@ -26,11 +28,38 @@ async function vmRss(pid: number): Promise<number> {
   return Number(match[1]) * 1024;
 }
 
-async function scrapeRss(url: string): Promise<number> {
+async function scrape(url: string): Promise<string> {
   const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
   if (!response.ok) throw new BenchError(`${url}: HTTP ${response.status}`);
-  const body = await response.text();
-  const match = /^(?:\w+_)?process_resident_memory_bytes(?:\{[^}]*\})?\s+([0-9.e+]+)/m.exec(body);
-  if (!match) throw new BenchError(`${url}: no process_resident_memory_bytes metric`);
-  return Number(match[1]);
+  return response.text();
+}
+
+function metric(body: string, name: string, labels = ''): number | undefined {
+  const match = new RegExp(`^(?:\\w+_)?${name}(?:\\{${labels}[^}]*\\})?\\s+([0-9.e+]+)`, 'm').exec(body);
+  return match ? Number(match[1]) : undefined;
+}
+
+async function scrapeRss(url: string): Promise<number> {
+  const rss = metric(await scrape(url), 'process_resident_memory_bytes');
+  if (rss === undefined) throw new BenchError(`${url}: no process_resident_memory_bytes metric`);
+  return rss;
+}
+
+export interface HeapSplit {
+  heap_used_bytes?: number;
+  heap_total_bytes?: number;
+  new_space_bytes?: number;
+  external_bytes?: number;
+}
+
+/** The V8 heap split of a Node broker with prom-client's default metrics; {} for others. */
+export async function heapSplit(source: MemorySource): Promise<HeapSplit> {
+  if (source.pid === undefined || source.http === undefined) return {};
+  const body = await scrape(source.http);
+  return {
+    heap_used_bytes: metric(body, 'nodejs_heap_size_used_bytes'),
+    heap_total_bytes: metric(body, 'nodejs_heap_size_total_bytes'),
+    new_space_bytes: metric(body, 'nodejs_heap_space_size_total_bytes', 'space="new"'),
+    external_bytes: metric(body, 'nodejs_external_memory_bytes'),
+  };
 }

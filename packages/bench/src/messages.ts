@@ -37,6 +37,9 @@ export interface IdleTask {
   connections: number;
   /** Connects in flight at once. */
   concurrency: number;
+  /** Source addresses, taken in turn (empty: the system's choice). */
+  sourceAddresses: string[];
+  keepAliveS: number;
 }
 
 /** Retained lookup and session resume: one sequence in one worker. */

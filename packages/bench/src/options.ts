@@ -24,6 +24,7 @@ export interface BenchOptions {
   timeoutS: number;
   pid?: number;
   http?: string;
+  sources: string[];
   json: boolean;
   progress: boolean;
   help: boolean;
@@ -55,6 +56,7 @@ const OPTIONS = {
   timeout: { type: 'string', default: '60', help: 'seconds allowed for setup, drain and each timed sequence (1..3600)' },
   pid: { type: 'string', help: 'broker process id: idle reads its VmRSS from /proc/<pid>/status before and after' },
   http: { type: 'string', help: 'broker metrics URL (Roost: http://host:port/metrics): idle reads process_resident_memory_bytes before and after' },
+  source: { type: 'string', help: 'idle: source addresses to connect from, in turn, separated by commas (127.0.0.2,127.0.0.3: ~28k connections each to one broker port)' },
   json: { type: 'boolean', default: false, help: 'one JSON line per result on stdout (otherwise a short summary)' },
   progress: { type: 'boolean', default: false, help: 'a progress line on stderr every second even when stderr is not a TTY' },
   help: { type: 'boolean', short: 'h', default: false, help: 'this text' },
@@ -126,6 +128,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     timeoutS: num('timeout')!,
     pid: num('pid'),
     http: str('http'),
+    sources: (str('source') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
     json: values.json === true,
     progress: values.progress === true,
     help: values.help === true,

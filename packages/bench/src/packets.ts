@@ -7,9 +7,9 @@ import { PAYLOAD_HEADER_BYTES } from './payload.ts';
 export const PROTOCOL_VERSION = 4;
 export type QoS = 0 | 1 | 2;
 
-export function connectPacket(clientId: string, clean: boolean): Buffer {
-  // Keep alive 0: a bench connection never idles into a timeout, and sends no PINGREQ.
-  return generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: PROTOCOL_VERSION, clientId, clean, keepalive: 0 });
+/** Keep alive 0 by default: a bench connection never idles into a timeout, and sends no PINGREQ. */
+export function connectPacket(clientId: string, clean: boolean, keepAliveS = 0): Buffer {
+  return generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: PROTOCOL_VERSION, clientId, clean, keepalive: keepAliveS });
 }
 
 export function subscribePacket(messageId: number, filter: string, qos: QoS): Buffer {

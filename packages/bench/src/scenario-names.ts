@@ -9,6 +9,7 @@ export const SCENARIOS = {
   'cross-node': 'fan-in across a cluster: publishers on --pub-url, the subscriber on --sub-url',
   retained: 'publish --count retained topics (default 1000), then time a wildcard subscribe until all arrive',
   session: 'persistent session: --count QoS 1 messages queued while offline (default 1000), then time reconnect-and-drain',
+  subscribe: 'SUBSCRIBE -> SUBACK latency, one at a time: --count filters new to the broker (default 500), then as many of a filter it already routes',
 } as const;
 
 export type ScenarioName = keyof typeof SCENARIOS;

@@ -3,11 +3,12 @@
 import { parseBrokerUrl } from './client.ts';
 import { runWorkers, type Progress, type RunOutcome } from './coordinator.ts';
 import { mergedPercentiles } from './latency.ts';
-import { residentBytes } from './memory.ts';
+import { heapSplit, residentBytes, type HeapSplit } from './memory.ts';
 import type { FloodTask, IdleTask, SequenceTask, WorkerStats } from './messages.ts';
 import type { BenchOptions } from './options.ts';
 import type { QoS } from './packets.ts';
 import type { ScenarioName } from './scenario-names.ts';
+import { runSubscribeLatency } from './subscribe-latency.ts';
 
 export type BenchResult = Record<string, unknown> & { scenario: ScenarioName; broker: string; errors: number };
 
@@ -19,6 +20,8 @@ const DEFAULT_WINDOW = 1000;
 const DEFAULT_CONNECT_CONCURRENCY = 100;
 const DEFAULT_SEQUENCE_COUNT = 1000;
 const IDLE_SETTLE_MS = 1_000;
+/** Idle clients as devices connect: keep alive 60 s (the scenario ends before 1.5x of it passes). */
+const IDLE_KEEP_ALIVE_S = 60;
 
 interface FloodShape {
   publishers: number;
@@ -45,6 +48,7 @@ export async function runScenario(name: ScenarioName, options: BenchOptions, hoo
   if (shape) return runFlood(name, runId, options, shape, onProgress);
   if (name === 'idle') return runIdle(runId, options, onProgress);
   if (name === 'retained' || name === 'session') return runSequence(name, runId, options);
+  if (name === 'subscribe') return { ...(await runSubscribeLatency(runId, options)) };
   throw new Error(`scenario ${name} has no plan`);
 }
 
@@ -119,7 +123,9 @@ async function runIdle(runId: string, o: BenchOptions, onProgress?: (p: Progress
   const concurrency = o.window ?? DEFAULT_CONNECT_CONCURRENCY;
   const memory = { pid: o.pid, http: o.http };
   const before = await residentBytes(memory);
+  const splitBefore = await heapSplit(memory);
   let after: number | undefined;
+  let splitAfter: HeapSplit = {};
   const tasks: IdleTask[] = Array.from({ length: workers }, (_, worker) => ({
     kind: 'idle',
     runId,
@@ -127,6 +133,8 @@ async function runIdle(runId: string, o: BenchOptions, onProgress?: (p: Progress
     address: parseBrokerUrl(o.url),
     connections: spread(connections, workers, worker).length,
     concurrency: Math.max(1, Math.floor(concurrency / workers)),
+    sourceAddresses: o.sources,
+    keepAliveS: IDLE_KEEP_ALIVE_S,
   }));
   const outcome = await runWorkers({
     tasks,
@@ -139,6 +147,7 @@ async function runIdle(runId: string, o: BenchOptions, onProgress?: (p: Progress
       // Let the broker finish its per-connection setup (and a GC) before reading its memory.
       await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
       after = await residentBytes(memory);
+      splitAfter = await heapSplit(memory);
     },
   });
   const connected = sum(outcome.stats, (s) => s.extra.connected ?? 0);
@@ -157,8 +166,11 @@ async function runIdle(runId: string, o: BenchOptions, onProgress?: (p: Progress
     rss_before_bytes: before ?? null,
     rss_after_bytes: after ?? null,
     bytes_per_connection: perConnection,
+    ...suffixed(splitBefore, '_before'),
+    ...suffixed(splitAfter, '_after'),
     concurrency,
     workers,
+    keep_alive_s: IDLE_KEEP_ALIVE_S,
     ...errorSamples(outcome.stats),
   };
 }
@@ -193,6 +205,10 @@ async function runSequence(name: 'retained' | 'session', runId: string, o: Bench
     ...(stats.delivered < count ? { missing: count - stats.delivered } : {}),
     ...errorSamples([stats]),
   };
+}
+
+function suffixed(split: HeapSplit, suffix: string): Record<string, number> {
+  return Object.fromEntries(Object.entries(split).flatMap(([key, value]) => (value === undefined ? [] : [[key.replace(/_bytes$/, `${suffix}_bytes`), value]])));
 }
 
 function latencyFields(stats: readonly WorkerStats[]) {

@@ -1,0 +1,85 @@
+// The targets tables of docs/benchmarks.md: issue #4 (throughput, latency, retained) and
+// issue #13 (memory per connection and at rest, connect cost, cross-node latency), each row
+// computed from one bench:compare run's results.
+import type { Results, RunResult } from './report.ts';
+
+export interface TargetRow {
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+export function figure(result: RunResult | undefined, key: string): number | undefined {
+  const value = result?.[key];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+export function ratio(value: number | undefined, base: number | undefined): number | undefined {
+  return value === undefined || base === undefined || base === 0 ? undefined : value / base;
+}
+
+export function fmt(value: unknown): string {
+  if (typeof value !== 'number') return value === undefined || value === null ? '–' : String(value);
+  if (Number.isInteger(value)) return value.toLocaleString('en-US');
+  return value < 10 ? value.toFixed(3) : value.toFixed(1);
+}
+
+const x = (v: number) => `${v.toFixed(2)}x`;
+const MiB = 2 ** 20;
+
+function row(target: string, value: number | undefined, ok: (v: number) => boolean, show: (v: number) => string, bound = ''): TargetRow {
+  const met = value === undefined ? undefined : ok(value);
+  return { target, measured: value === undefined ? 'not measured' : `${show(value)}${met === false && bound ? `; ${bound}` : ''}`, met };
+}
+
+export function issue4Targets(results: Results): TargetRow[] {
+  const get = (id: string, broker: string, key: string) => figure(results[id]?.[broker], key);
+  const rel = (id: string, broker: string, key: string, baseId = id) => ratio(get(id, broker, key), get(baseId, 'mosquitto', key));
+  return [
+    row('fan-in QoS 0 >= 1.0x Mosquitto', rel('fan-in', 'roost', 'rate'), (v) => v >= 1, x),
+    row('fan-out QoS 0 >= 1.0x Mosquitto', rel('fan-out', 'roost', 'rate'), (v) => v >= 1, x),
+    row('QoS 1 throughput >= 1.0x Mosquitto', rel('qos1', 'roost', 'rate'), (v) => v >= 1, x),
+    row('latency at 1k msg/s: p50 within 1.5x Mosquitto', rel('latency', 'roost', 'p50_ms'), (v) => v <= 1.5, x),
+    row('latency at 1k msg/s: p99 under 2 ms', get('latency', 'roost', 'p99_ms'), (v) => v < 2, (v) => `${v.toFixed(3)} ms (Mosquitto ${fmt(get('latency', 'mosquitto', 'p99_ms'))} ms)`),
+    row('cross-node fan-in >= 0.5x Mosquitto single-node fan-in', ratio(get('cross-node', 'roost-cluster', 'rate'), get('fan-in', 'mosquitto', 'rate')), (v) => v >= 0.5, x),
+    retained100k(results),
+  ];
+}
+
+function retained100k(results: Results): TargetRow {
+  const target = 'wildcard subscribe over 100k retained, cluster: under 1 s';
+  const result = results['retained-100k']?.['roost-cluster'];
+  const ms = figure(result, 'lookup_ms');
+  if (ms === undefined) return { target, measured: 'not measured', met: undefined };
+  if (typeof result?.missing === 'number') {
+    return { target, measured: `incomplete: ${fmt(result.messages)} of ${fmt(result.count)} arrived (the last after ${fmt(ms)} ms; QoS 0 lookup, the rest dropped)`, met: false };
+  }
+  return { target, measured: `${fmt(ms)} ms`, met: ms < 1000 };
+}
+
+/** The 1k and 5k figures within this factor of the 19k one count as flat. */
+export const FLAT_SPREAD = 1.25;
+
+export const FLAT_RUNS = ['idle-1k', 'idle-5k', 'idle', 'idle-19k'];
+
+export function issue13Targets(results: Results): TargetRow[] {
+  const get = (id: string, broker: string, key: string) => figure(results[id]?.[broker], key);
+  const perConnection = (broker: string) => (v: number) => `${fmt(v)} bytes (Mosquitto ${fmt(get('idle', 'mosquitto', 'bytes_per_connection'))})`;
+  const connectRatio = (broker: string) => ratio(get('idle', broker, 'connect_ms'), get('idle', 'mosquitto', 'connect_ms'));
+  const connectShow = (broker: string) => (v: number) => `${x(v)} (${fmt(get('idle', broker, 'connect_ms'))} ms vs ${fmt(get('idle', 'mosquitto', 'connect_ms'))} ms)`;
+  const singleP50 = get('latency', 'roost', 'p50_ms');
+  const crossP50 = get('cross-node-latency', 'roost-cluster', 'p50_ms');
+  const flat = FLAT_RUNS.map((id) => get(id, 'roost', 'bytes_per_connection'));
+  const at19k = flat[3];
+  const spread = at19k === undefined || flat.slice(0, 2).some((v) => v === undefined) ? undefined : Math.max(...flat.slice(0, 2).map((v) => v! / at19k));
+  return [
+    row('<= 5,000 bytes per idle connection, fresh embedded node', get('idle', 'roost', 'bytes_per_connection'), (v) => v <= 5000, perConnection('roost'), 'see "Where the memory goes"'),
+    row('<= 6,000 bytes per idle connection, fresh cluster node', get('idle', 'roost-cluster', 'bytes_per_connection'), (v) => v <= 6000, perConnection('roost-cluster'), 'see "Where the memory goes"'),
+    row('a node at rest (embedded, no connections) <= 70 MiB RSS', get('idle', 'roost', 'rss_before_bytes'), (v) => v <= 70 * MiB, (v) => `${(v / MiB).toFixed(1)} MiB (Mosquitto ${((get('idle', 'mosquitto', 'rss_before_bytes') ?? 0) / MiB).toFixed(1)} MiB)`, 'bound by Node itself and the libraries it loads; see "Where the memory goes"'),
+    row('10k connects <= 1.0x Mosquitto\'s time, one node', connectRatio('roost'), (v) => v <= 1, connectShow('roost')),
+    row('10k connects <= 1.5x Mosquitto\'s time, cluster node', connectRatio('roost-cluster'), (v) => v <= 1.5, connectShow('roost-cluster')),
+    row('cross-node latency at 1k msg/s: p50 <= 2x single-node p50', ratio(crossP50, singleP50), (v) => v <= 2, (v) => `${x(v)} (${fmt(crossP50)} ms vs ${fmt(singleP50)} ms)`),
+    row('cross-node latency at 1k msg/s: p99 <= 3 ms', get('cross-node-latency', 'roost-cluster', 'p99_ms'), (v) => v <= 3, (v) => `${v.toFixed(3)} ms`),
+    row(`flat cost per connection at 1k, 5k, 19k (1k and 5k within ${FLAT_SPREAD}x of 19k)`, spread, (v) => v <= FLAT_SPREAD, (v) => `${flat.map((f) => fmt(f)).join(' / ')} bytes at 1k / 5k / 10k / 19k; ${x(v)} of 19k at most`, 'what a node touches once (heap pages, young generation) is spread over fewer connections'),
+  ];
+}
