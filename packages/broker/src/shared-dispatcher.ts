@@ -30,6 +30,8 @@ const FOLLOW_OWNER_MS = 15_000;
 /** How long a message whose every candidate node failed waits for those nodes' reap (their members adopted elsewhere). */
 const REAP_WAIT_MS = 15_000;
 const FOLLOW_OWNER_RETRY_MS = 250;
+/** How long a node that answers without the member is asked again (the member's CONNECT there may still be resolving). */
+const FOLLOW_ABSENT_OWNER_MS = 3_000;
 
 /**
  * Shared subscriptions across the cluster: each matching group gets a message at exactly one
@@ -133,26 +135,33 @@ export class SharedDispatcher {
   /**
    * A QoS 2 message with a member on record goes to that member: on the node holding its
    * session now, waiting (bounded) while that is a node that does not answer (dead, not yet
-   * reaped). False when there is no record, the member is `exclude` or no longer in the
-   * group, or it could not be reached in time: then any member may take it.
+   * reaped), or one that does not have the member in the group yet (its CONNECT is being
+   * resolved there). False when there is no record, the member is `exclude`, or it could not
+   * be reached in time: then any member may take it.
    */
   private async toOwner(group: string, filter: string, message: Message, exclude?: string): Promise<boolean> {
     if (message.qos !== 2 || message.id === undefined) return false;
-    const deadline = Date.now() + FOLLOW_OWNER_MS;
+    const started = Date.now();
     try {
       const member = await this.ports.sharedOwners.owner(group, message.id);
       if (member === undefined || member === exclude) return false;
       for (;;) {
         const holder = await this.ports.directory.holder(member);
         if (holder === undefined) return false;
+        let answered = false;
         try {
-          if (holder === this.self) return await this.host.dispatchHere(group, filter, message, { member });
-          const peer = await this.host.peer(holder);
-          if (peer) return await this.ports.transport.dispatchShared(peer, group, filter, message, { member });
+          if (holder === this.self) {
+            if (await this.host.dispatchHere(group, filter, message, { member })) return true;
+          } else {
+            const peer = await this.host.peer(holder);
+            if (peer && (await this.ports.transport.dispatchShared(peer, group, filter, message, { member }))) return true;
+          }
+          answered = true;
         } catch (error) {
-          if (Date.now() >= deadline) throw error;
+          if (Date.now() - started >= FOLLOW_OWNER_MS) throw error;
         }
-        if (Date.now() >= deadline) return false;
+        // A holder that answers without the member has it no longer, or not yet: a short wait.
+        if (Date.now() - started >= (answered ? FOLLOW_ABSENT_OWNER_MS : FOLLOW_OWNER_MS)) return false;
         await new Promise((resolve) => setTimeout(resolve, FOLLOW_OWNER_RETRY_MS));
       }
     } catch (error) {
