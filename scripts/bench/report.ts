@@ -3,7 +3,7 @@
 // the targets of issues #4 and #13, the machine, versions and settings.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { PLAN, FLOOD_SECONDS, type PlannedRun } from './plan.ts';
-import { FLAT_RUNS, figure, fmt, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
+import { FLAT_RUNS, figure, fmt, growthFit, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
 
 export type RunResult = Record<string, unknown>;
 /** run id -> broker name -> result line (or {failed}). */
@@ -117,6 +117,7 @@ function flatSection(root: URL, results: Results): string[] {
   ].join('\n');
   writeFileSync(new URL('docs/bench/idle-flat.svg', root), `${svg}\n`);
   const header = ['connections', 'bytes_per_connection', 'rss_before_bytes', 'rss_after_bytes', 'connect_ms', 'connected', 'errors'];
+  const fit = growthFit(rows.map(({ result }) => result));
   return [
     '### Flat cost: bytes per idle connection at 1k, 5k, 10k and 19k connections (Roost, each on a fresh node)',
     '',
@@ -124,10 +125,12 @@ function flatSection(root: URL, results: Results): string[] {
     `|${header.map(() => '---').join('|')}|`,
     ...rows.map(({ result }) => (typeof result.failed === 'string' ? `| failed: ${result.failed} |` : `| ${header.map((h) => fmt(result[h])).join(' | ')} |`)),
     '',
+    ...(fit ? [`Least-squares line through these rows: RSS grows by ${fmt(Math.round(fit.slope))} bytes per connection on top of a fixed ${(fit.intercept / 2 ** 20).toFixed(1)} MiB that the first connections cost (JIT code and compiler memory, heap and malloc arena pages); the per-connection figure falls towards the slope as connections grow.`, ''] : []),
     '![idle-flat](bench/idle-flat.svg)',
     '',
   ];
 }
+
 
 /** What profiling found (docs/benchmarks.md keeps it with the figures it explains). */
 const WHERE_MEMORY_GOES: string[] = [
@@ -160,9 +163,9 @@ const WHERE_MEMORY_GOES: string[] = [
   '| Channel, Connection, Session, Fifo and small arrays | ~550 | ~550 |',
   '| total | 9,615 | 3,487 |',
   '',
-  '**RSS is more than the live heap.** With Node 24\'s defaults the young generation grows to a 64 MiB semi-space (128 MiB of new space) during a burst of connects, and the pages stay: 10000 connections on a fresh TypeScript node grew RSS by 12.9 KB each with 5.6 KB of them live heap. The 2 MiB semi-space cap keeps new space at 4 MiB; in the broker\'s CPU per delivered message (fan-in, QoS 1, fan-out) the cap did not show above this machine\'s noise. A fresh node also pays once for its first connections: JIT compilation zones left in glibc\'s thread arenas (~10 MiB), the main malloc arena (~5 MiB, socket read buffers) and code space; that is why 1000 connections show 12-20 KB each and the figure falls towards the marginal cost (about 3.5 KB: the heap above plus the socket\'s native side) as connections grow (the flat-cost table below).',
+  '**RSS is more than the live heap.** With Node 24\'s defaults the young generation grows to a 64 MiB semi-space (128 MiB of new space) during a burst of connects, and the pages stay: 10000 connections on a fresh TypeScript node grew RSS by 12.9 KB each with 5.6 KB of them live heap. The 2 MiB semi-space cap keeps new space at 4 MiB; in two same-run comparisons against Mosquitto (fan-in, fan-out, QoS 1) the cap gave 1.26-1.79x, 2.14-3.73x and 0.99-2.51x where the TypeScript node with Node\'s defaults gave 1.41-1.43x, 1.85-2.03x and 0.85-0.98x: within this machine\'s noise. A fresh node also pays once for its first connections: JIT compilation zones left in glibc\'s thread arenas (~10 MiB), the main malloc arena (~5 MiB, socket read buffers) and code space; that is why 1000 connections show 12-25 KB each and the figure falls towards the marginal cost (the slope under the flat-cost table: the heap above plus the socket\'s native side) as connections grow.',
   '',
-  '**Cluster node.** Its live heap per connection is close to the embedded one (+2.7 KB per connection used after 10000 connects), but with 500 CONNECTs in flight, each waiting on Redis round trips, their garbage survives scavenges and the old generation grows: heap total 23 -> 137 MiB in one run. RSS per connection therefore depends on how fast the connects go (6.5-12.6 KB over five runs with the 2 MiB semi-space, 22.8 KB with Node\'s default).',
+  '**Cluster node.** Its live heap per connection is close to the embedded one (+2.7 KB per connection used after 10000 connects), but with 500 CONNECTs in flight, each waiting on Redis round trips, their garbage survives scavenges and the old generation grows: heap total 23 -> 137 MiB in one run. RSS per connection therefore depends on how fast the connects go (6.5-12.6 KB over five runs with the 2 MiB semi-space, 22.8 KB with Node\'s default). V8\'s `--optimize-for-size` brought it to 4.3-4.6 KB, but in two same-run comparisons it cut fan-in from 1.41-1.43x to 0.97-0.98x Mosquitto and QoS 1 from 0.85-0.98x to 0.72-0.80x, so it is not used; fewer allocations per cluster CONNECT is the way left.',
 ];
 
 function notes(results: Results): string[] {
