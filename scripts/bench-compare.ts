@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runScenario, parseOptions, type BenchResult } from '../packages/bench/src/index.ts';
-import { startAedes, startAedesRedis, startMosquitto, startRoost, startRoostCluster, type RunningBroker } from './bench/brokers.ts';
+import { startAedes, startAedesRedis, startMosquitto, startRoost, startRoostCluster, startRoostCluster3, type RunningBroker } from './bench/brokers.ts';
 import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
 import { writeReport, type Environment, type Results } from './bench/report.ts';
 
@@ -20,10 +20,14 @@ const BROKERS: Array<{ name: string; kind: 'single' | 'cluster'; start: () => Pr
   { name: 'aedes', kind: 'single', start: startAedes },
   { name: 'roost-cluster', kind: 'cluster', start: startRoostCluster },
   { name: 'aedes-redis', kind: 'cluster', start: startAedesRedis },
+  { name: 'roost-cluster-3', kind: 'cluster', start: startRoostCluster3 },
 ];
 
 function applies(run: PlannedRun, broker: { name: string; kind: 'single' | 'cluster' }, only: Set<string> | undefined): boolean {
   if (run.reuse || (only && !only.has(run.id))) return false;
+  // The three-node cluster is there for the SUBSCRIBE latency row only.
+  if (run.brokers === 'subscribe') return ['mosquitto', 'roost', 'roost-cluster-3'].includes(broker.name);
+  if (broker.name === 'roost-cluster-3') return false;
   if (run.brokers === 'all') return true;
   if (run.brokers === 'roost' || run.brokers === 'roost-cluster') return broker.name === run.brokers;
   return run.brokers === broker.kind;

@@ -122,19 +122,19 @@ async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }>
 
 type NodeStarter = (env: Record<string, string>, children: ChildProcess[]) => Promise<{ child: ChildProcess; port: number; httpPort?: number }>;
 
-/** Two processes of one broker on a redis-server of their own; a half-started pair is stopped, not leaked. */
-async function twoNodesOnRedis(name: string, settings: string, start: NodeStarter, env: (redisUrl: string, node: number) => Record<string, string>): Promise<RunningBroker> {
+/** `count` (2 or more) processes of one broker on a redis-server of their own; a half-started set is stopped, not leaked. */
+async function nodesOnRedis(name: string, settings: string, start: NodeStarter, env: (redisUrl: string, node: number) => Record<string, string>, count = 2): Promise<RunningBroker> {
   const redis = await startRedis();
   const children: ChildProcess[] = [];
-  let first, second;
+  const nodes: Array<Awaited<ReturnType<NodeStarter>>> = [];
   try {
-    first = await start(env(redis.url, 1), children);
-    second = await start(env(redis.url, 2), children);
+    for (let node = 1; node <= count; node++) nodes.push(await start(env(redis.url, node), children));
   } catch (error) {
     await Promise.all(children.map(stopped));
     await redis.stop();
     throw error;
   }
+  const [first, second] = nodes as [Awaited<ReturnType<NodeStarter>>, Awaited<ReturnType<NodeStarter>>];
   return {
     name,
     url: `mqtt://127.0.0.1:${first.port}`,
@@ -143,19 +143,23 @@ async function twoNodesOnRedis(name: string, settings: string, start: NodeStarte
     ...(first.httpPort ? { metricsUrl: `http://127.0.0.1:${first.httpPort}/metrics` } : {}),
     settings,
     stop: async () => {
-      await Promise.all([stopped(first.child), stopped(second.child)]);
+      await Promise.all(nodes.map((node) => stopped(node.child)));
       await redis.stop();
     },
   };
 }
 
+function roostClusterEnv(url: string, node: number): Record<string, string> {
+  return { ROOST_REDIS_URL: url, ROOST_REDIS_PREFIX: 'bench:', ROOST_CLUSTER_PORT: '0', ROOST_NODE_ID: `bench-${node}` };
+}
+
 export function startRoostCluster(): Promise<RunningBroker> {
-  return twoNodesOnRedis('roost-cluster', 'two edge nodes on one redis-server (no persistence), as roost otherwise', roostNode, (url, node) => ({
-    ROOST_REDIS_URL: url,
-    ROOST_REDIS_PREFIX: 'bench:',
-    ROOST_CLUSTER_PORT: '0',
-    ROOST_NODE_ID: `bench-${node}`,
-  }));
+  return nodesOnRedis('roost-cluster', 'two edge nodes on one redis-server (no persistence), as roost otherwise', roostNode, roostClusterEnv);
+}
+
+/** Three nodes: a SUBACK for a new filter waits for both other nodes to apply its route. */
+export function startRoostCluster3(): Promise<RunningBroker> {
+  return nodesOnRedis('roost-cluster-3', 'three edge nodes on one redis-server (no persistence), as roost otherwise', roostNode, roostClusterEnv, 3);
 }
 
 export async function startMosquitto(): Promise<RunningBroker> {
@@ -192,5 +196,5 @@ export async function startAedes(): Promise<RunningBroker> {
 
 export function startAedesRedis(): Promise<RunningBroker> {
   const settings = 'two processes on one redis-server: aedes-persistence-redis (maxSessionDelivery 1000000) and mqemitter-redis';
-  return twoNodesOnRedis('aedes-redis', settings, aedesProcess, (url) => ({ AEDES_REDIS_URL: url }));
+  return nodesOnRedis('aedes-redis', settings, aedesProcess, (url) => ({ AEDES_REDIS_URL: url }));
 }

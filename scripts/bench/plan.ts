@@ -9,7 +9,7 @@ export interface PlannedRun {
   scenario: string;
   args: string[];
   /** single: each single-node broker; cluster: publishers on one node, subscribers on the other. */
-  brokers: 'single' | 'cluster' | 'all' | 'roost' | 'roost-cluster';
+  brokers: 'single' | 'cluster' | 'all' | 'roost' | 'roost-cluster' | 'subscribe';
   /**
    * Run on a broker process of its own, started for it (and a 2 s settle) and stopped after:
    * memory then grows from what a node holds at rest, not from a heap earlier runs enlarged.
@@ -48,6 +48,7 @@ export const PLAN: PlannedRun[] = [
   { id: 'cross-node', title: 'Cross-node fan-in QoS 0 (publishers on node 1, subscriber on node 2), vs Mosquitto single-node fan-in', scenario: 'cross-node', args: [], brokers: 'cluster', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'cross-node-qos1', title: 'Cross-node QoS 1 (1 publisher on node 1, subscriber on node 2), vs Mosquitto single-node QoS 1', scenario: 'cross-node', args: ['--qos', '1', '--publishers', '1'], brokers: 'cluster', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'qos1', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'cross-node-latency', title: 'Cross-node latency at 1000 msg/s (QoS 0, publisher on node 1, subscriber on node 2), vs Mosquitto single-node latency', scenario: 'latency', args: ['--rate', '1000'], brokers: 'cluster', acrossNodes: true, metric: 'p50_ms', unit: 'ms', better: 'lower', baseline: 'latency', columns: ['p99_ms', 'p999_ms', 'max_ms'] },
+  { id: 'subscribe', title: 'SUBSCRIBE latency, one at a time (a filter new to the broker; on a 3-node Roost cluster its route applied on every node first), vs Mosquitto', scenario: 'subscribe', args: ['--count', '300'], brokers: 'subscribe', metric: 'new_p50_ms', unit: 'ms', better: 'lower', columns: ['new_p99_ms', 'existing_p50_ms', 'existing_p99_ms'] },
   { id: 'retained', title: 'Retained lookup: wildcard subscribe over 10000 retained topics', scenario: 'retained', args: ['--count', '10000'], brokers: 'all', metric: 'lookup_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
   { id: 'retained-100k', title: 'Retained lookup over 100000 retained topics, Roost cluster (target < 1 s)', scenario: 'retained', args: ['--count', '100000', '--timeout', '120'], brokers: 'roost-cluster', metric: 'lookup_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
   { id: 'session', title: 'Session resume: reconnect and drain 5000 QoS 1 messages queued offline', scenario: 'session', args: ['--count', '5000'], brokers: 'all', metric: 'drain_ms', unit: 'ms', better: 'lower', columns: ['messages'] },

@@ -23,8 +23,8 @@ export interface Environment {
   partial?: string;
 }
 
-const BROKER_ORDER = ['mosquitto', 'roost', 'aedes', 'roost-cluster', 'aedes-redis'];
-const COLORS: Record<string, string> = { mosquitto: '#6b7280', roost: '#d97706', aedes: '#2563eb', 'roost-cluster': '#b45309', 'aedes-redis': '#1e40af' };
+const BROKER_ORDER = ['mosquitto', 'roost', 'aedes', 'roost-cluster', 'aedes-redis', 'roost-cluster-3'];
+const COLORS: Record<string, string> = { mosquitto: '#6b7280', roost: '#d97706', aedes: '#2563eb', 'roost-cluster': '#b45309', 'aedes-redis': '#1e40af', 'roost-cluster-3': '#92400e' };
 
 function baselineOf(results: Results, run: PlannedRun): number | undefined {
   return figure(results[run.baseline ?? run.id]?.mosquitto, run.metric);
