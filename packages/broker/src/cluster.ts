@@ -150,6 +150,11 @@ export interface SharedOwners {
 export interface WillStore {
   set(clientId: string, will: { message: Message; delaySeconds: number; expirySeconds?: number }): Promise<void>;
   delete(clientId: string): Promise<void>;
+  /**
+   * The will of a client, left in the store: a node that adopts a session keeps its will
+   * there until it is published, so the will outlives that node too.
+   */
+  get(clientId: string): Promise<{ message: Message; delaySeconds: number; expirySeconds?: number } | undefined>;
   /** Takes (reads and deletes) the will of a client, so it is published once. */
   take(clientId: string): Promise<{ message: Message; delaySeconds: number; expirySeconds?: number } | undefined>;
 }

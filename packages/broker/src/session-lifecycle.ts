@@ -394,7 +394,9 @@ export class SessionLifecycle {
     const epoch = await directory.claimFrom(clientId, this.nodeId, deadNodeId);
     if (epoch === undefined) return;
     this.epochs.set(clientId, epoch);
-    const [session, will] = await Promise.all([this.keeper.load(clientId), wills.take(clientId)]);
+    // Read, not taken: if this node goes too before the will is due, the next reaper finds it
+    // (publishing it deletes it; a reconnect overwrites or deletes it).
+    const [session, will] = await Promise.all([this.keeper.load(clientId), wills.get(clientId)]);
     const now = Date.now();
     if (session) {
       session.disconnectedAt ??= now;

@@ -36,6 +36,11 @@ export class RedisWillStore implements WillStore {
     await guard('will delete', () => this.client.del(this.key(clientId)));
   }
 
+  async get(clientId: string): Promise<Will | undefined> {
+    const text = await guard('will get', () => this.client.get(this.key(clientId)));
+    return text === null ? undefined : decodeWill(text);
+  }
+
   async take(clientId: string): Promise<Will | undefined> {
     const text = await guard('will take', () => this.client.getdel(this.key(clientId)));
     return text === null ? undefined : decodeWill(text);

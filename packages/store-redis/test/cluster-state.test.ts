@@ -426,4 +426,12 @@ describe('RedisWillStore', () => {
     assert.equal(await wills.take('c2'), undefined);
     await wills.delete('never-set');
   });
+
+  test('reading a will leaves it in the store (an adopter that dies keeps nothing only in memory)', async () => {
+    const wills = new RedisWillStore(control, freshPrefix());
+    await wills.set('c1', { message, delaySeconds: 5 });
+    assert.deepEqual(await wills.get('c1'), { message, delaySeconds: 5 });
+    assert.deepEqual(await wills.take('c1'), { message, delaySeconds: 5 }, 'still there after get');
+    assert.equal(await wills.get('c1'), undefined);
+  });
 });
