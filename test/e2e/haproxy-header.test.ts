@@ -21,7 +21,7 @@ async function rawBackend(expect: number): Promise<{ port: number; received: Pro
     server.once('connection', (socket: Socket) => {
       const reader = new ProxyHeaderReader();
       let result: ProxyHeaderResult = { status: 'more' };
-      let after = Buffer.alloc(0);
+      let after: Buffer = Buffer.alloc(0);
       socket.on('data', (chunk: Buffer) => {
         if (result.status === 'more') {
           result = reader.feed(chunk);
