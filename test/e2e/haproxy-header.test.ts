@@ -3,9 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { ProxyHeaderReader, type ProxyHeaderResult } from '../../packages/broker/src/listeners/proxy-protocol.ts';
 import { startHaproxy } from '../helpers/haproxy.ts';
+import { createTestPki, type CertFiles } from '../helpers/openssl-pki.ts';
 
 interface Received {
   result: ProxyHeaderResult;
@@ -54,3 +57,38 @@ for (const sendProxy of ['v1', 'v2'] as const) {
     assert.equal(after.toString(), 'hello');
   });
 }
+
+test('HAProxy terminating TLS with send-proxy-v2-ssl-cn: the verified client certificate\'s CN, or none without one', async (t) => {
+  const pki = await createTestPki();
+  t.after(() => pki.remove());
+  const device = await pki.client('device-7');
+  for (const cert of [device, undefined] as const) {
+    const backend = await rawBackend(5);
+    const haproxy = await startHaproxy({ backend: { port: backend.port }, sendProxy: 'v2-ssl-cn', tls: { ...pki.server, caFile: pki.ca.certFile, verify: 'optional' } });
+    try {
+      const client = tlsConnect({
+        host: haproxy.host,
+        port: haproxy.port,
+        ca: await readFile(pki.ca.certFile),
+        servername: 'localhost',
+        ...(cert && { cert: await readFile(cert.certFile), key: await readFile((cert as CertFiles).keyFile) }),
+      });
+      await once(client, 'secureConnect');
+      const [clientPort, protocol] = [client.localPort, client.getProtocol()];
+      client.write('hello');
+      const { result, after } = await backend.received;
+      client.destroy();
+      assert.equal(result.status, 'done', JSON.stringify(result));
+      const { header } = result as Extract<ProxyHeaderResult, { status: 'done' }>;
+      assert.deepEqual(header.source, { address: '127.0.0.1', port: clientPort });
+      assert.equal(header.ssl?.tls, true);
+      assert.equal(header.ssl?.version, protocol);
+      assert.equal(header.ssl?.certificateVerified, cert !== undefined, JSON.stringify(header.ssl));
+      assert.equal(header.ssl?.commonName, cert ? 'device-7' : undefined);
+      assert.equal(after.toString(), 'hello');
+    } finally {
+      await haproxy.stop();
+      backend.close();
+    }
+  }
+});
