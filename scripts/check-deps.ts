@@ -1,7 +1,9 @@
 // Dependencies point one way (STYLE.md): each workspace may depend only on layers below it.
-// Checks package.json dependencies and every import in src/ against the allowed order.
+// Checks package.json dependencies and every import in src/ against the allowed order, and
+// that no files of a workspace import each other in a cycle (type-only imports count: a cycle
+// of types is still two modules that cannot be understood apart).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 const layers = ['topics', 'protocol', 'session', 'broker', 'store-redis', 'cluster-grpc', 'node', 'edge', 'bench'];
 const root = new URL('..', import.meta.url).pathname;
@@ -33,15 +35,46 @@ for (const dir of workspaces) {
     const depRank = layers.indexOf(dep.replace('@roost/', ''));
     if (depRank < 0 || depRank >= rank) problems.push(`${manifest.name} depends on ${dep}, which is not below it`);
   }
-  for (const file of sources(join(dir, 'src'))) {
+  const files = sources(join(dir, 'src'));
+  for (const file of files) {
     for (const match of readFileSync(file, 'utf8').matchAll(/from '(@roost\/[a-z-]+)'/g)) {
       const dep = match[1]!;
       if (!declared.has(dep)) problems.push(`${file.slice(root.length)} imports ${dep}, not declared in ${manifest.name}`);
     }
   }
+  for (const cycle of fileCycles(files)) problems.push(`import cycle: ${cycle.map((f) => f.slice(root.length)).join(' -> ')}`);
+}
+
+/** Relative imports of a file, static, re-exported, type-only or dynamic. */
+function localImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const found = new Set<string>();
+  for (const match of text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)'(\.{1,2}\/[^']+\.ts)'/g)) found.add(resolve(dirname(file), match[1]!));
+  return [...found];
+}
+
+/** Each cycle among `files` once, as the path that closes it (depth-first, three colours). */
+function fileCycles(files: string[]): string[][] {
+  const graph = new Map(files.map((file) => [file, localImports(file)]));
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const cycles: string[][] = [];
+  const visit = (file: string): void => {
+    state.set(file, 'open');
+    path.push(file);
+    for (const next of graph.get(file) ?? []) {
+      if (!graph.has(next)) continue;
+      if (state.get(next) === 'open') cycles.push([...path.slice(path.indexOf(next)), next]);
+      else if (!state.has(next)) visit(next);
+    }
+    path.pop();
+    state.set(file, 'done');
+  };
+  for (const file of files) if (!state.has(file)) visit(file);
+  return cycles;
 }
 if (problems.length > 0) {
   console.error(problems.join('\n'));
   process.exit(1);
 }
-console.log(`dependency order ok: ${layers.join(' <- ')}`);
+console.log(`dependency order ok: ${layers.join(' <- ')}; no import cycles between files`);

@@ -9,7 +9,7 @@ import { clockMs, emptyPayload, PROBE_SOURCE } from './payload.ts';
 import { Publisher } from './publisher.ts';
 import { Subscriber, type DeliverySink } from './subscriber.ts';
 import { StatsRecorder } from './worker-stats.ts';
-import type { Role } from './worker.ts';
+import type { Role } from './role.ts';
 
 const REPORT_INTERVAL_MS = 2;
 const RATE_TICK_MS = 1;

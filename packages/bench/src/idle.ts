@@ -6,7 +6,7 @@ import { recordMs } from './latency.ts';
 import type { FromWorker, IdleTask, ToWorker, WorkerStats } from './messages.ts';
 import { clockMs } from './payload.ts';
 import { StatsRecorder } from './worker-stats.ts';
-import type { Role } from './worker.ts';
+import type { Role } from './role.ts';
 
 export class IdleRole implements Role {
   private readonly task: IdleTask;

@@ -9,7 +9,7 @@ import { clockMs, emptyPayload } from './payload.ts';
 import { Publisher } from './publisher.ts';
 import { Subscriber } from './subscriber.ts';
 import { StatsRecorder } from './worker-stats.ts';
-import type { Role } from './worker.ts';
+import type { Role } from './role.ts';
 
 /** Publishes `templates` once each at QoS 1, at most `window` unacknowledged; resolves when all are acked. */
 async function publishAcked(task: SequenceTask, clientId: string, templates: readonly PublishTemplate[], stats: StatsRecorder): Promise<void> {

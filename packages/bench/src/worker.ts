@@ -2,18 +2,11 @@
 // runs it through its role, reports ticks and a final result, and exits.
 import { FloodRole } from './flood.ts';
 import { IdleRole } from './idle.ts';
-import type { FromWorker, Task, ToWorker, WorkerStats } from './messages.ts';
+import type { FromWorker, Task } from './messages.ts';
+import type { Role } from './role.ts';
 import { RetainedRole, SessionRole } from './sequences.ts';
 
 const TICK_MS = 1_000;
-
-/** What a worker does with its task: set up connections, react to messages, report, close. */
-export interface Role {
-  setup(): Promise<void>;
-  handle(message: ToWorker): void;
-  snapshot(): WorkerStats;
-  finish(): Promise<void>;
-}
 
 function send(message: FromWorker): void {
   process.send?.(message);

@@ -16,8 +16,11 @@ export interface AttachRequest {
 export type Action =
   /** Write a packet; `data` is its encoding when the channel already had to measure it. */
   | { type: 'send'; packet: Packet; data?: Buffer }
-  /** Close the network connection; on v5 after a DISCONNECT carrying `reasonCode` when `notify`. */
-  | { type: 'close'; reasonCode: ReasonCode; reason: string; notify: boolean }
+  /**
+   * Close the network connection; on v5 after a DISCONNECT carrying `reasonCode` when `notify`.
+   * `byClient`: the client asked for it (DISCONNECT), for the log of who closed.
+   */
+  | { type: 'close'; reasonCode: ReasonCode; reason: string; notify: boolean; byClient?: boolean }
   | { type: 'attach'; request: AttachRequest }
   /** `qos2PacketId`: a QoS 2 PUBLISH's packet id, recorded with the message's id before it is routed. */
   | { type: 'publish'; message: Message; qos2PacketId?: number }

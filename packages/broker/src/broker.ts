@@ -14,6 +14,7 @@ import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-nod
 import type { SharedDispatchOptions } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
 import { Listener } from './listener.ts';
+import type { BoundListener, ListenerSpec } from './listeners/spec.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
 import { Retainer } from './retainer.ts';
 import { Router } from './router.ts';
@@ -65,7 +66,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;
     const { keeper, router, stats, log } = this;
     this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log }, this);
-    this.listener = new Listener(this, this.stats);
+    this.listener = new Listener(this, this.stats, { maxConnections: options.maxConnections });
     this.ctx = {
       limits: options.limits,
       now: Date.now,
@@ -82,10 +83,21 @@ export class Broker implements ConnectionHost, ClusterHost {
     await this.cluster?.start(this);
   }
 
-  async listen(options: ListenOptions): Promise<{ port: number }> {
-    const listening = await this.listener.listen(options);
+  /** Open connections per listener name. */
+  get connectionsByListener(): ReadonlyMap<string, number> {
+    return this.listener.connectionsByListener;
+  }
+
+  /** Opens the listeners (all or none); one plain TCP listener named `mqtt` for `{ port, host }`. */
+  async listen(options: ListenOptions): Promise<{ port: number }>;
+  async listen(specs: readonly ListenerSpec[]): Promise<BoundListener[]>;
+  async listen(options: ListenOptions | readonly ListenerSpec[]): Promise<{ port: number } | BoundListener[]> {
+    const specs: readonly ListenerSpec[] = isSpecList(options)
+      ? options
+      : [{ name: 'mqtt', kind: 'tcp', host: options.host, port: options.port, proxyProtocol: false }];
+    const bound = await this.listener.listen(specs);
     this.startSys();
-    return listening;
+    return isSpecList(options) ? bound : { port: bound[0]!.port };
   }
 
   /** Stops accepting, tells every client the server is shutting down, and leaves the cluster. */
@@ -355,6 +367,10 @@ export class Broker implements ConnectionHost, ClusterHost {
     // Logged at debug: under overflow this fires per message; the counter carries the rate.
     this.log.debug({ clientId, why }, 'message dropped');
   }
+}
+
+function isSpecList(options: ListenOptions | readonly ListenerSpec[]): options is readonly ListenerSpec[] {
+  return Array.isArray(options);
 }
 
 function assertNever(value: never): never {

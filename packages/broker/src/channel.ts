@@ -1,15 +1,8 @@
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
-import {
-  ProtocolError,
-  ReasonCode,
-  isExpired,
-  remainingExpirySeconds,
-  type Message,
-  type ProtocolVersion,
-} from '@roost/protocol';
+import { ProtocolError, ReasonCode, isExpired, remainingExpirySeconds, type ProtocolVersion } from '@roost/protocol';
 import type { Delivery, Session } from '@roost/session';
 import type { Action } from './actions.ts';
-import type { BrokerLimits } from './options.ts';
+import type { ChannelContext, ChannelState, HandlerState, Will } from './handler-state.ts';
 import type { OutboundTopicAliases } from './topic-aliases.ts';
 import { encodePublish } from './publish-encoder.ts';
 import { handleConnect } from './handlers/connect.ts';
@@ -26,31 +19,19 @@ import { handleAuth } from './handlers/auth.ts';
 import { ack } from './handlers/acks.ts';
 import { lacksPacketId, malformedProperty, repeatedProperty } from './decoded-checks.ts';
 
-export interface ChannelContext {
-  limits: BrokerLimits;
-  now(): number;
-  /** A fresh client identifier for a client that sent an empty one. */
-  assignClientId(): string;
-}
-
-/** The Will Message of the current connection and its delay (MQTT 5 3.1.3.2). */
-export interface Will {
-  message: Message;
-  delaySeconds: number;
-  expirySeconds: number | undefined;
-}
-
-export type ChannelState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
+export type { ChannelContext, ChannelState, Will } from './handler-state.ts';
 
 /**
  * The protocol state machine of one connection: packets in, actions out. It holds no
  * socket and does no I/O, so it is tested by feeding packets and reading actions.
  */
-export class Channel {
+export class Channel implements HandlerState {
   readonly ctx: ChannelContext;
   state: ChannelState = 'awaiting-connect';
   version: ProtocolVersion = 4;
   clientId = '';
+  username: string | undefined;
+  readonly admitted: boolean;
   /** Set when the broker assigned the id, to return it in CONNACK [MQTT-3.2.2-16]. */
   assignedClientId: string | undefined;
   session: Session | undefined;
@@ -72,8 +53,10 @@ export class Channel {
   /** v5 Request Problem Information: false means no reason strings outside CONNACK/DISCONNECT. */
   problemInformation = true;
 
-  constructor(ctx: ChannelContext) {
+  /** `admitted` false: the node is at its connection limit, and CONNECT is refused. */
+  constructor(ctx: ChannelContext, admitted = true) {
     this.ctx = ctx;
+    this.admitted = admitted;
   }
 
   /** Handles one decoded packet; a protocol violation becomes a close action, never a throw. */

@@ -1,12 +1,14 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { generate, writeToStream, type Packet } from 'mqtt-packet';
 import { ConnackReturnCode, ReasonCode, reasonCodeName, type ProtocolVersion } from '@roost/protocol';
 import type { Delivery } from '@roost/session';
 import type { Action } from './actions.ts';
 import { encodeWithin } from './fit-packet.ts';
 import { Channel, type ChannelContext } from './channel.ts';
+import { describeInfo, type ConnectionInfo } from './connection-info.ts';
 import { decodeModeOf, PacketReader, type PacketSink } from './packet-reader.ts';
 import type { Logger } from './options.ts';
+import { ResponseOrder } from './response-order.ts';
 
 /** What a connection needs from the broker; the broker implements it. */
 export interface ConnectionHost {
@@ -32,52 +34,54 @@ writeToStream.cacheNumbers = false;
 // subscriber cannot grow the broker's memory without bound.
 const QOS0_BACKLOG_LIMIT = 4 * 1024 * 1024;
 
+type ClosedBy = 'client' | 'server';
+
 /**
- * Socket I/O for one client: bytes to packets through a PacketReader, packets to the
- * channel, the channel's actions to the socket or the broker.
+ * Stream I/O for one client, over any duplex byte stream (TCP, TLS, a WebSocket's binary
+ * frames): bytes to packets through a PacketReader, packets to the channel, the channel's
+ * actions to the stream or the broker.
  */
 export class Connection implements PacketSink {
   readonly channel: Channel;
-  readonly socket: Socket;
+  readonly stream: Duplex;
+  /** Where the client came from, fixed before its first packet. */
+  readonly info: ConnectionInfo;
   private readonly host: ConnectionHost;
-  /** Frames the socket's bytes into packets; the parsers that decode them are shared. */
+  /** Frames the stream's bytes into packets; the parsers that decode them are shared. */
   private readonly reader: PacketReader;
-  /**
-   * Packets waiting while the connection is blocked: CONNECT awaits its session (clients may
-   * send packets before CONNACK), or retained messages are being sent after a SUBACK.
-   */
-  private readonly queued: Packet[] = [];
-  private blocked = false;
-  /**
-   * Settles when every response owed so far has gone out: the acks of earlier packets that
-   * wait for durability. Later responses are chained behind it, so acks keep packet order
-   * [MQTT-4.6.0-2]; undefined when nothing is owed.
-   */
-  private owed: Promise<void> | undefined;
+  private readonly order: ResponseOrder;
+  /** Resolves CONNECT's barrier once the session is attached. */
+  private sessionAttached: (() => void) | undefined;
   /** Corked until the end of this event-loop turn (see write). */
   private corked = false;
   lastActivity = Date.now();
   readonly openedAt = Date.now();
   closed = false;
+  private connectedAt = 0;
   private readingPaused = false;
 
-  constructor(socket: Socket, host: ConnectionHost) {
-    this.socket = socket;
+  /** `admitted` false: the node is at its connection limit, and the CONNECT is refused. */
+  constructor(stream: Duplex, info: ConnectionInfo, host: ConnectionHost, admitted = true) {
+    this.stream = stream;
+    this.info = info;
     this.host = host;
-    this.channel = new Channel(host.ctx);
+    this.channel = new Channel(host.ctx, admitted);
     this.channel.onDrop = (delivery) => host.dropped(this, delivery, 'queue overflow');
     this.reader = new PacketReader(this, host.ctx.limits.maxPacketSize);
-    (socket as OwnedSocket)[CONNECTION] = this;
-    socket.on('data', onSocketData);
-    socket.on('error', onSocketClose); // resets and timeouts end the connection, nothing more
-    socket.on('close', onSocketClose);
+    this.order = new ResponseOrder((error) => this.owedFailed(error));
+    (stream as OwnedStream)[CONNECTION] = this;
+    stream.on('data', onStreamData);
+    stream.on('error', onStreamError); // resets and timeouts end the connection, nothing more
+    stream.on('close', onStreamClose);
+    // A listener whose pre-MQTT stage ran (PROXY header) hands the stream over paused.
+    if (stream.isPaused()) stream.resume();
   }
 
   get clientId(): string {
     return this.channel.clientId;
   }
 
-  /** @internal the socket's 'data' listener */
+  /** @internal the stream's 'data' listener */
   onData(chunk: Buffer): void {
     this.lastActivity = Date.now();
     if (this.closed) return;
@@ -102,21 +106,36 @@ export class Connection implements PacketSink {
     this.host.countIn(0, packet);
     // Later packets are decoded in the version this CONNECT announces.
     if (packet.cmd === 'connect') this.reader.mode = decodeModeOf(packet);
-    if (this.blocked || this.queued.length > 0) {
-      this.queued.push(packet);
-      return;
-    }
-    this.process(packet);
+    if (this.order.holdsPackets) this.order.then(() => this.process(packet));
+    else this.process(packet);
   }
 
+  /**
+   * A packet's effects (routing a message, changing subscriptions) happen at once, in packet
+   * order; its responses go out in packet order too, each once the durability it waits for is
+   * reached. A publisher's next messages are thus routed while earlier ones are still being
+   * stored or forwarded to peers, rather than one round trip per message.
+   */
   private process(packet: Packet): void {
-    this.respond(this.channel.handle(packet));
-    if (this.channel.state === 'connecting') this.blocked = true;
-    else if (!this.closed) this.host.touched(this);
-  }
-
-  private drainQueued(): void {
-    while (this.queued.length > 0 && !this.blocked && !this.closed) this.process(this.queued.shift()!);
+    if (this.closed) return;
+    const actions = this.channel.handle(packet);
+    let effects = 0;
+    for (; effects < actions.length && isEffect(actions[effects]!); effects++) {
+      const pending = this.host.execute(this, actions[effects]!);
+      if (pending) this.order.awaitDurable(pending);
+    }
+    const connecting = this.channel.state === 'connecting';
+    if (connecting) {
+      // CONNECT waits for its session (SessionLifecycle calls `attached`, perhaps at once);
+      // clients may send packets before CONNACK, and they wait behind it.
+      const attached = new Promise<void>((resolve) => (this.sessionAttached = resolve));
+      this.order.holdPackets(attached);
+      this.order.awaitDurable(attached);
+    }
+    const responses = effects === 0 ? actions : actions.slice(effects);
+    if (connecting || this.order.idle) this.run(responses);
+    else if (responses.length > 0) this.order.then(() => this.runHeld(responses));
+    if (!connecting && !this.closed) this.host.touched(this);
   }
 
   onMalformed(error: Error): void {
@@ -128,27 +147,35 @@ export class Connection implements PacketSink {
     this.fail(ReasonCode.MalformedPacket, error.message);
   }
 
-  /** Called when the session is ready: run the CONNACK actions, then what queued meanwhile. */
+  /** Called when the session is ready: run the CONNACK actions, then what waited behind them. */
   attached(actions: Action[]): void {
-    this.blocked = false;
     this.run(actions);
-    this.drainQueued();
+    if (!this.closed && this.channel.state === 'connected') {
+      this.connectedAt = Date.now();
+      const { channel } = this;
+      this.host.log.info(
+        { clientId: channel.clientId, username: channel.username, ...describeInfo(this.info), protocolVersion: channel.version, keepAlive: channel.keepAlive },
+        'client connected',
+      );
+    }
+    this.sessionAttached?.();
+    this.sessionAttached = undefined;
   }
 
   /**
-   * Resolves once the socket's unsent data is under the QoS 0 backlog limit (or it closed):
+   * Resolves once the stream's unsent data is under the QoS 0 backlog limit (or it closed):
    * a long replay (retained messages) waits here instead of having its QoS 0 part dropped.
    */
   writable(): Promise<void> | undefined {
-    if (this.closed || this.socket.writableLength <= QOS0_BACKLOG_LIMIT) return undefined;
+    if (this.closed || this.stream.writableLength <= QOS0_BACKLOG_LIMIT) return undefined;
     return new Promise<void>((resolve) => {
       const done = () => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
         resolve();
       };
-      this.socket.on('drain', done);
-      this.socket.on('close', done);
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
     });
   }
 
@@ -159,113 +186,66 @@ export class Connection implements PacketSink {
   pauseReading(until: Promise<unknown>): void {
     if (this.closed || this.readingPaused) return;
     this.readingPaused = true;
-    this.socket.pause();
+    this.stream.pause();
     const resume = () => {
       this.readingPaused = false;
-      if (!this.closed) this.socket.resume();
+      if (!this.closed) this.stream.resume();
     };
     until.then(resume, resume);
   }
 
   deliver(delivery: Delivery): void {
     if (this.closed) return;
-    if (delivery.qos === 0 && this.socket.writableLength > QOS0_BACKLOG_LIMIT) {
+    if (delivery.qos === 0 && this.stream.writableLength > QOS0_BACKLOG_LIMIT) {
       this.host.dropped(this, delivery, 'qos0 backlog');
       return;
     }
     this.run(this.channel.deliver(delivery));
   }
 
-  /**
-   * A packet's effects (routing a message, changing subscriptions) happen at once, in packet
-   * order; its responses go out in packet order too, each once the durability it waits for is
-   * reached. A publisher's next messages are thus routed while earlier ones are still being
-   * stored or forwarded to peers, rather than one round trip per message.
-   */
-  private respond(actions: Action[]): void {
-    let effects = 0;
-    for (; effects < actions.length && isEffect(actions[effects]!); effects++) {
-      const pending = this.host.execute(this, actions[effects]!);
-      if (pending) this.owe(pending);
-    }
-    const responses = effects === 0 ? actions : actions.slice(effects);
-    if (this.owed === undefined) this.run(responses);
-    else if (responses.length > 0) this.chain(this.owed.then(() => this.runLater(responses)));
-  }
-
-  /** Later responses wait for `pending`; if it fails, the connection closes unacknowledged. */
-  private owe(pending: Promise<unknown>): void {
-    const durable = this.owed ? Promise.all([this.owed, pending]) : pending;
-    this.chain(
-      durable.then(
-        () => undefined,
-        (error: unknown) => {
-          if (this.closed) return;
-          // Without an ack the client sends the message again after reconnecting; nothing is lost.
-          this.host.log.warn({ err: error, clientId: this.clientId }, 'closing: message could not be made durable');
-          this.disconnect(ReasonCode.UnspecifiedError, 'the message could not be stored; send it again');
-        },
-      ),
-    );
-  }
-
-  /** Responses run from a promise: a throw would be an unhandled rejection, so it closes this connection instead. */
-  private runLater(responses: Action[]): void {
-    try {
-      this.run(responses);
-    } catch (error) {
-      this.host.log.error({ err: error, clientId: this.clientId }, 'closing: a response could not be sent');
-      this.close();
+  /** Runs actions in order; one that returns a promise (a retained replay) is a barrier for the rest. */
+  run(actions: Action[]): void {
+    const rest = this.runFrom(actions, 0);
+    if (rest) {
+      this.order.holdPackets(rest);
+      this.order.awaitDurable(rest);
     }
   }
 
-  private chain(next: Promise<void>): void {
-    this.owed = next;
-    void next.then(() => {
-      if (this.owed === next) this.owed = undefined;
-    });
+  /** Responses run from the chain, whose next steps wait for a barrier among them. */
+  private runHeld(actions: Action[]): Promise<void> | undefined {
+    const rest = this.runFrom(actions, 0);
+    if (rest) this.order.holdPackets(rest);
+    return rest;
   }
 
-  run(actions: Action[], from = 0): void {
+  private runFrom(actions: Action[], from: number): Promise<void> | undefined {
     for (let i = from; i < actions.length; i++) {
-      if (this.closed) return;
+      if (this.closed) return undefined;
       const action = actions[i]!;
       if (action.type === 'send') {
         this.write(action.packet, action.data);
       } else if (action.type === 'close') {
-        this.closeFor(action.reasonCode, action.reason, action.notify);
+        this.closeFor(action.reasonCode, action.reason, action.notify, action.byClient === true);
       } else {
         const pending = this.host.execute(this, action);
-        if (pending) {
-          this.resumeAfter(pending, actions, i + 1);
-          return;
-        }
+        if (pending) return pending.then(() => this.runFrom(actions, i + 1));
       }
     }
+    return undefined;
   }
 
-  /** The rest of `actions` and later packets wait until `pending` settles. */
-  private resumeAfter(pending: Promise<unknown>, actions: Action[], next: number): void {
-    this.blocked = true;
-    pending.then(
-      () => {
-        if (this.closed) return;
-        this.blocked = false;
-        this.run(actions, next);
-        this.drainQueued();
-      },
-      (error: unknown) => {
-        // Without an ack the client sends the message again after reconnecting; nothing is lost.
-        this.host.log.warn({ err: error, clientId: this.clientId }, 'closing: message could not be made durable');
-        this.disconnect(ReasonCode.UnspecifiedError, 'the message could not be stored; send it again');
-      },
-    );
+  private owedFailed(error: unknown): void {
+    if (this.closed) return;
+    // Without an ack the client sends the message again after reconnecting; nothing is lost.
+    this.host.log.warn({ err: error, clientId: this.clientId }, 'closing: message could not be made durable');
+    this.disconnect(ReasonCode.UnspecifiedError, 'the message could not be stored; send it again');
   }
 
   /** @internal the end of a turn's cork */
   uncorked(): void {
     this.corked = false;
-    this.socket.uncork();
+    this.stream.uncork();
   }
 
   write(packet: Packet, data?: Buffer): void {
@@ -274,8 +254,7 @@ export class Connection implements PacketSink {
     if (bytes === undefined) {
       // Nothing the client could accept can say so; a client whose limit cannot hold a
       // CONNACK or an ack cannot take part in the protocol.
-      this.host.log.info({ clientId: this.clientId || undefined, cmd: packet.cmd }, "closing: a packet cannot fit the client's maximum packet size");
-      this.close();
+      this.close('server', undefined, "a packet cannot fit the client's maximum packet size");
       return;
     }
     this.host.countOut(bytes.length, packet);
@@ -283,10 +262,10 @@ export class Connection implements PacketSink {
     // otherwise pays a syscall per message.
     if (!this.corked) {
       this.corked = true;
-      this.socket.cork();
+      this.stream.cork();
       process.nextTick(uncork, this);
     }
-    this.socket.write(bytes);
+    this.stream.write(bytes);
   }
 
   /** PUBLISHes come measured from the channel; every other packet is fitted here [MQTT-3.1.2-24]. */
@@ -302,13 +281,11 @@ export class Connection implements PacketSink {
     this.run(this.channel.fail(reasonCode, reason));
   }
 
-  private closeFor(reasonCode: ReasonCode, reason: string, notify: boolean): void {
-    if (reasonCode >= 0x80) {
-      this.host.countProtocolError();
-      this.host.log.info({ clientId: this.clientId || undefined, reasonCode: reasonCodeName(reasonCode), reason }, 'closing connection');
-    }
+  private closeFor(reasonCode: ReasonCode, reason: string, notify: boolean, byClient: boolean): void {
+    // A refusal at the connection limit is the node's state, not the client's fault.
+    if (reasonCode >= 0x80 && reasonCode !== ReasonCode.QuotaExceeded) this.host.countProtocolError();
     if (notify) this.write(this.channel.disconnectPacket(reasonCode, reason));
-    this.close();
+    this.close(byClient ? 'client' : 'server', reasonCode, reason);
   }
 
   /** Server-initiated close with a reason (takeover, keep alive, shutdown). */
@@ -317,17 +294,29 @@ export class Connection implements PacketSink {
     const notify = this.channel.version === 5 && this.channel.state === 'connected';
     this.channel.state = 'closed';
     if (notify) this.write(this.channel.disconnectPacket(reasonCode, reason));
-    this.close();
+    this.close('server', reasonCode, reason);
   }
 
-  close(): void {
+  /** Closes the stream; the reason and who closed go to the log line every connection ends with. */
+  close(by: ClosedBy = 'server', reasonCode?: ReasonCode, reason?: string): void {
     if (this.closed) return;
     this.closed = true;
     this.channel.state = 'closed';
-    this.socket.end();
+    this.stream.end();
     // end() flushes what was written (CONNACK refusals, DISCONNECT); destroy if the peer never reads.
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    setTimeout(() => this.stream.destroy(), 1000).unref();
     this.host.detach(this);
+    this.host.log.info(
+      {
+        clientId: this.clientId || undefined,
+        ...describeInfo(this.info),
+        closedBy: by,
+        reasonCode: reasonCode === undefined ? undefined : reasonCodeName(reasonCode),
+        reason,
+        connectedMs: this.connectedAt === 0 ? undefined : Date.now() - this.connectedAt,
+      },
+      'connection closed',
+    );
   }
 }
 
@@ -337,18 +326,22 @@ function uncork(connection: Connection): void {
 }
 
 /**
- * The socket's listeners are shared by every connection and find theirs on the socket: a
+ * The stream's listeners are shared by every connection and find theirs on the stream: a
  * closure each, and its context, cost about 200 bytes per connection.
  */
 const CONNECTION = Symbol('roost.connection');
-type OwnedSocket = Socket & { [CONNECTION]: Connection };
+type OwnedStream = Duplex & { [CONNECTION]: Connection };
 
-function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+function onStreamData(this: OwnedStream, chunk: Buffer): void {
   this[CONNECTION].onData(chunk);
 }
 
-function onSocketClose(this: OwnedSocket): void {
-  this[CONNECTION].close();
+function onStreamError(this: OwnedStream, error: NodeJS.ErrnoException): void {
+  this[CONNECTION].close('client', undefined, error.code ?? error.message);
+}
+
+function onStreamClose(this: OwnedStream): void {
+  this[CONNECTION].close('client', undefined, 'connection lost');
 }
 
 /** Actions that change broker state and may make the responses after them wait for durability. */

@@ -7,3 +7,6 @@ export * from './cluster.ts';
 export type { BrokerCluster } from './cluster-node.ts';
 export { SHARED_STRATEGIES, type SharedStrategy } from './shared-strategy.ts';
 export { encodeWithin } from './fit-packet.ts';
+export * from './connection-info.ts';
+export * from './listeners/spec.ts';
+export type { Connection } from './connection.ts';

@@ -1,53 +1,135 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ReasonCode } from '@roost/protocol';
 import { Connection, type ConnectionHost } from './connection.ts';
-import type { ListenOptions } from './options.ts';
+import { connectionInfo, type ConnectionInfo } from './connection-info.ts';
+import { openKind } from './listeners/kinds.ts';
+import { ListenerError, type BoundListener, type ListenerKind, type ListenerSpec, type Prelude } from './listeners/spec.ts';
 import type { BrokerStats } from './stats.ts';
 
+export interface ListenerOptions {
+  /** Open connections this node takes; more are refused at CONNECT. Undefined: no limit. */
+  maxConnections?: number;
+}
+
+/** A socket accepted but not yet a Connection: its PROXY header, TLS handshake or WebSocket upgrade is under way. */
+interface Unready {
+  listener: string;
+  openedAt: number;
+  abort: AbortController | undefined;
+}
+
+interface Opened {
+  server: Server;
+  kind: ListenerKind;
+}
+
 /**
- * The node's listening sockets and every open connection, CONNECTed or not: accepts them,
- * enforces the CONNECT deadline and keep alive with one sweep, and closes them on shutdown.
+ * The node's listening sockets, of every kind, and every open connection, CONNECTed or not:
+ * accepts them, runs the pre-MQTT stages, enforces the CONNECT deadline, keep alive and the
+ * connection limit with one sweep, and closes them all on shutdown.
  */
 export class Listener {
   private readonly host: ConnectionHost;
   private readonly stats: BrokerStats;
-  private readonly servers: Server[] = [];
+  private readonly options: ListenerOptions;
+  private readonly opened: Opened[] = [];
+  private readonly unready = new Map<Socket, Unready>();
   private readonly open = new Set<Connection>();
+  /** Open connections per listener name, for /metrics. */
+  readonly connectionsByListener = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(host: ConnectionHost, stats: BrokerStats) {
+  constructor(host: ConnectionHost, stats: BrokerStats, options: ListenerOptions = {}) {
     this.host = host;
     this.stats = stats;
+    this.options = options;
   }
 
-  async listen(options: ListenOptions): Promise<{ port: number }> {
-    // TCP_NODELAY set by the server on accept: a JS call per connection less than setNoDelay.
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.servers.push(server);
+  /** Opens every listener, or none: one that fails closes those opened before it. */
+  async listen(specs: readonly ListenerSpec[]): Promise<BoundListener[]> {
+    const bound: BoundListener[] = [];
+    try {
+      for (const spec of specs) bound.push(await this.listenOne(spec));
+    } catch (error) {
+      await this.closeServers();
+      throw error;
+    }
     if (!this.sweepTimer) {
       // One sweep for all connections instead of a timer each.
       this.sweepTimer = setInterval(() => this.sweep(), 500);
       this.sweepTimer.unref();
     }
-    const address = server.address();
-    return { port: typeof address === 'object' && address ? address.port : options.port };
+    return bound;
   }
 
-  accept(socket: Socket): void {
+  private async listenOne(spec: ListenerSpec): Promise<BoundListener> {
+    const kind = openKind(spec, { log: this.host.log, stats: this.stats, limits: this.host.ctx.limits });
+    const prelude = preludeOf(spec);
+    // TCP_NODELAY set by the server on accept: a JS call per connection less than setNoDelay.
+    // A prelude reads the socket first, so it starts paused.
+    const server = createServer({ noDelay: true, pauseOnConnect: prelude !== undefined }, (socket) => this.accept(spec, kind, prelude, socket));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(spec.port, spec.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      kind.close();
+      throw new ListenerError(spec.name, `cannot listen on ${spec.host}:${spec.port}: ${(error as Error).message}`);
+    }
+    this.opened.push({ server, kind });
+    this.connectionsByListener.set(spec.name, 0);
+    const address = server.address();
+    return { name: spec.name, kind: spec.kind, port: typeof address === 'object' && address ? address.port : spec.port };
+  }
+
+  private accept(spec: ListenerSpec, kind: ListenerKind, prelude: Prelude | undefined, socket: Socket): void {
     this.stats.connectionsAccepted++;
-    this.open.add(new Connection(socket, this.host));
+    const info = connectionInfo({ listener: spec.name, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, tls: undefined });
+    if (spec.kind === 'tcp' && prelude === undefined) {
+      this.connect(socket, info); // the common case costs no bookkeeping
+      return;
+    }
+    const unready: Unready = { listener: spec.name, openedAt: Date.now(), abort: prelude && new AbortController() };
+    this.unready.set(socket, unready);
+    socket.on('error', () => socket.destroy()); // the kind's own stream reports what matters
+    socket.once('close', () => this.unready.delete(socket));
+    const ready = (stream: Duplex, completed: ConnectionInfo) => {
+      this.unready.delete(socket);
+      if (!socket.destroyed) this.connect(stream, completed);
+    };
+    if (!prelude) {
+      kind.upgrade(socket, info, ready);
+      return;
+    }
+    prelude(socket, { info, signal: unready.abort!.signal }).then(
+      (result) => {
+        if (socket.destroyed) return;
+        if (result.leftover && result.leftover.length > 0) socket.unshift(result.leftover);
+        kind.upgrade(socket, result.info ? connectionInfo({ ...info, ...result.info }) : info, ready);
+        if (spec.kind !== 'tcp') socket.resume(); // TCP's Connection resumes it once it listens
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  private connect(stream: Duplex, info: ConnectionInfo): void {
+    const { maxConnections } = this.options;
+    const admitted = maxConnections === undefined || this.open.size < maxConnections;
+    if (!admitted) this.stats.connectionsOverLimit++;
+    this.open.add(new Connection(stream, info, this.host, admitted));
+    this.connectionsByListener.set(info.listener, (this.connectionsByListener.get(info.listener) ?? 0) + 1);
   }
 
   /** The connection closed: it is no longer swept or told about shutdown. */
   closed(connection: Connection): void {
-    this.open.delete(connection);
+    if (!this.open.delete(connection)) return;
+    const name = connection.info.listener;
+    this.connectionsByListener.set(name, (this.connectionsByListener.get(name) ?? 1) - 1);
   }
 
   /**
@@ -56,15 +138,30 @@ export class Listener {
    */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const closing = this.closeServers();
+    for (const socket of [...this.unready.keys()]) socket.destroy();
     for (const connection of [...this.open]) connection.disconnect(ReasonCode.ServerShuttingDown, 'server shutting down');
-    await Promise.all(closing);
+    await closing;
   }
 
-  /** Keep alive at 1.5x [MQTT-3.1.2-22], and the CONNECT deadline for silent sockets. */
+  private async closeServers(): Promise<void> {
+    const opened = this.opened.splice(0);
+    for (const { kind } of opened) kind.close();
+    await Promise.all(opened.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+
+  /** Keep alive at 1.5x [MQTT-3.1.2-22], and the CONNECT deadline for silent sockets and unfinished pre-MQTT stages. */
   private sweep(): void {
     const now = Date.now();
     const connectDeadline = this.host.ctx.limits.connectTimeout * 1000;
+    for (const [socket, unready] of this.unready) {
+      if (now - unready.openedAt <= connectDeadline) continue;
+      this.unready.delete(socket);
+      this.stats.setupTimeouts++;
+      this.host.log.info({ listener: unready.listener, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'closing: connection set-up (PROXY header, TLS handshake, WebSocket upgrade) not done in time');
+      unready.abort?.abort();
+      socket.destroy();
+    }
     for (const connection of this.open) {
       const { channel } = connection;
       if (channel.state === 'awaiting-connect' && now - connection.openedAt > connectDeadline) {
@@ -74,4 +171,11 @@ export class Listener {
       }
     }
   }
+}
+
+function preludeOf(spec: ListenerSpec): Prelude | undefined {
+  if (spec.prelude) return spec.prelude;
+  // TODO(#10): the PROXY header reader plugs in here; until then such a listener cannot start.
+  if (spec.proxyProtocol) throw new ListenerError(spec.name, 'the PROXY protocol is not available yet');
+  return undefined;
 }

@@ -36,6 +36,8 @@ export interface BrokerOptions {
   limits: BrokerLimits;
   /** Seconds between $SYS publications; 0 turns them off. */
   sysInterval: number;
+  /** Open connections this node takes, over every listener; more are refused at CONNECT. Undefined: no limit. */
+  maxConnections?: number;
 }
 
 export const defaultLimits: BrokerLimits = {

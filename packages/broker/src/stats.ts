@@ -10,10 +10,26 @@ export class BrokerStats {
   /** Connections closed for a protocol violation or malformed packet. */
   protocolErrors = 0;
   connectionsAccepted = 0;
+  /** Connections refused at CONNECT because the node was at its connection limit. */
+  connectionsOverLimit = 0;
+  /** Sockets closed because their PROXY header, TLS handshake or WebSocket upgrade took longer than the CONNECT timeout. */
+  setupTimeouts = 0;
+  /** Failed TLS handshakes by reason (a few fixed labels, see listeners/tls.ts). */
+  readonly tlsHandshakeFailures = new Map<string, number>();
+  /** Connections closed for a missing, malformed or late PROXY header, by reason. */
+  readonly proxyHeaderFailures = new Map<string, number>();
   /** Copies of a QoS 2 message, routed again after a failure, that a session already had. */
   duplicatesSkipped = 0;
   /** Flushes of changed sessions the store refused (in cluster mode: Redis unreachable). */
   sessionWriteFailures = 0;
   /** Shared-subscription messages an offline member handed to another member. */
   sharedHandedBack = 0;
+
+  countTlsHandshakeFailure(reason: string): void {
+    this.tlsHandshakeFailures.set(reason, (this.tlsHandshakeFailures.get(reason) ?? 0) + 1);
+  }
+
+  countProxyHeaderFailure(reason: string): void {
+    this.proxyHeaderFailures.set(reason, (this.proxyHeaderFailures.get(reason) ?? 0) + 1);
+  }
 }

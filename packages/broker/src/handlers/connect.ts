@@ -8,12 +8,12 @@ import {
 } from '@roost/protocol';
 import { NEVER_EXPIRES } from '@roost/session';
 import type { Action } from '../actions.ts';
-import type { Channel, Will } from '../channel.ts';
+import type { HandlerState, Will } from '../handler-state.ts';
 import { OutboundTopicAliases } from '../topic-aliases.ts';
 import { hasMalformedCharacters, malformedProperty, repeatedProperty } from '../decoded-checks.ts';
 
 /** CONNECT: validate, negotiate limits, then ask the broker for the session (CONNACK follows in `attached`). */
-export function handleConnect(ch: Channel, packet: IConnectPacket): Action[] {
+export function handleConnect(ch: HandlerState, packet: IConnectPacket): Action[] {
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
   ch.version = version;
   // Binds from the CONNECT on, a refusing CONNACK included; 0 or a repeat is refused below.
@@ -21,6 +21,9 @@ export function handleConnect(ch: Channel, packet: IConnectPacket): Action[] {
   if (typeof maximumPacketSize === 'number' && maximumPacketSize > 0) ch.clientMaximumPacketSize = maximumPacketSize;
   const refusal = validateConnect(packet, version);
   if (refusal !== undefined) return refuse(ch, refusal.code, refusal.reason);
+  // The node's connection limit (ROOST_MAX_CONNECTIONS) is told as a quota, v3 as server unavailable.
+  if (!ch.admitted) return refuse(ch, ReasonCode.QuotaExceeded, 'the server is at its connection limit');
+  ch.username = packet.username;
 
   const properties = packet.properties ?? {};
   let clientId = packet.clientId;
@@ -90,7 +93,7 @@ function validateConnect(
 }
 
 /** CONNACK with a refusal code, then close [MQTT-3.2.2-5]; v3 gets the nearest return code. */
-function refuse(ch: Channel, code: ReasonCode, reason: string): Action[] {
+function refuse(ch: HandlerState, code: ReasonCode, reason: string): Action[] {
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent: false };
   if (ch.version === 5) {
     connack.reasonCode = code;
@@ -108,7 +111,7 @@ function refuse(ch: Channel, code: ReasonCode, reason: string): Action[] {
   return actions;
 }
 
-function willFrom(ch: Channel, packet: IConnectPacket): Will {
+function willFrom(ch: HandlerState, packet: IConnectPacket): Will {
   const will = packet.will!;
   const properties = will.properties ?? {};
   const message = messageFromPublish(

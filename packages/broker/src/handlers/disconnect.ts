@@ -1,10 +1,10 @@
 import type { IDisconnectPacket } from 'mqtt-packet';
 import { ProtocolError, ReasonCode } from '@roost/protocol';
 import type { Action } from '../actions.ts';
-import type { Channel } from '../channel.ts';
+import type { HandlerState } from '../handler-state.ts';
 
 /** DISCONNECT from the client: normal (0x00) discards the Will [MQTT-3.14.4-3]; 0x04 keeps it. */
-export function handleDisconnect(ch: Channel, packet: IDisconnectPacket): Action[] {
+export function handleDisconnect(ch: HandlerState, packet: IDisconnectPacket): Action[] {
   const expiry = packet.properties?.sessionExpiryInterval;
   if (expiry !== undefined) {
     // §3.14.2.2.2: a session that was to end at disconnection cannot be extended now.
@@ -15,5 +15,5 @@ export function handleDisconnect(ch: Channel, packet: IDisconnectPacket): Action
   }
   if (packet.reasonCode !== ReasonCode.DisconnectWithWillMessage) ch.will = undefined;
   ch.state = 'closed';
-  return [{ type: 'close', reasonCode: ReasonCode.NormalDisconnection, reason: 'client disconnected', notify: false }];
+  return [{ type: 'close', reasonCode: ReasonCode.NormalDisconnection, reason: 'client disconnected', notify: false, byClient: true }];
 }

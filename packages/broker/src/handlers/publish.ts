@@ -3,14 +3,14 @@ import { isUtf8 } from 'node:buffer';
 import { isValidTopicName } from '@roost/topics';
 import { ProtocolError, ReasonCode, messageFromPublish } from '@roost/protocol';
 import type { Action } from '../actions.ts';
-import type { Channel } from '../channel.ts';
+import type { HandlerState } from '../handler-state.ts';
 import { ack } from './acks.ts';
 
 /**
  * PUBLISH from the client, as a pipeline of small steps:
  * resolve alias → validate → check the inbound window → route → acknowledge.
  */
-export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
+export function handlePublish(ch: HandlerState, packet: IPublishPacket): Action[] {
   const topic = resolveTopicAlias(ch, packet);
   if (!isValidTopicName(topic)) {
     // [MQTT-3.3.2-2] no wildcards in a topic name; [MQTT-4.7.3-1] at least one character.
@@ -47,7 +47,7 @@ export function handlePublish(ch: Channel, packet: IPublishPacket): Action[] {
 }
 
 /** [MQTT-3.3.2-8..12]: an alias carries a topic once; later PUBLISHes may send only the alias. */
-function resolveTopicAlias(ch: Channel, packet: IPublishPacket): string {
+function resolveTopicAlias(ch: HandlerState, packet: IPublishPacket): string {
   const alias = packet.properties?.topicAlias;
   if (alias === undefined) {
     // MQTT 5 3.3.2.1: an empty topic name without a topic alias is a Protocol Error.
@@ -67,7 +67,7 @@ function resolveTopicAlias(ch: Channel, packet: IPublishPacket): string {
 }
 
 /** [MQTT-3.3.2-4] a payload marked UTF-8 that is not: refused by the ack, or by DISCONNECT at QoS 0. */
-function refusePayload(ch: Channel, packet: IPublishPacket): Action[] {
+function refusePayload(ch: HandlerState, packet: IPublishPacket): Action[] {
   if (packet.qos === 0) throw new ProtocolError(ReasonCode.PayloadFormatInvalid, 'payload is not valid UTF-8');
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
   return [{ type: 'send', packet: ack(ch.version, cmd, packet.messageId!, ReasonCode.PayloadFormatInvalid) }];

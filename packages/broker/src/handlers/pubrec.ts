@@ -1,11 +1,11 @@
 import type { IPubrecPacket } from 'mqtt-packet';
 import { ReasonCode } from '@roost/protocol';
 import type { Action } from '../actions.ts';
-import type { Channel } from '../channel.ts';
+import type { HandlerState } from '../handler-state.ts';
 import { ack } from './acks.ts';
 
 /** PUBREC: first half of the outbound QoS 2 handshake; answer PUBREL [MQTT-4.3.3-4]. */
-export function handlePubrec(ch: Channel, packet: IPubrecPacket): Action[] {
+export function handlePubrec(ch: HandlerState, packet: IPubrecPacket): Action[] {
   const session = ch.session!;
   const messageId = packet.messageId!;
   const inflight = session.inflight.get(messageId);

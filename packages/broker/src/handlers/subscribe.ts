@@ -2,11 +2,11 @@ import type { ISubackPacket, ISubscribePacket, ISubscription } from 'mqtt-packet
 import { isValidTopicFilter, parseSharedFilter } from '@roost/topics';
 import { ProtocolError, ReasonCode, SubackFailureV3, type QoS, type SubscriptionOptions } from '@roost/protocol';
 import type { Action } from '../actions.ts';
-import type { Channel } from '../channel.ts';
+import type { HandlerState } from '../handler-state.ts';
 import { hasMalformedCharacters } from '../decoded-checks.ts';
 
 /** SUBSCRIBE: one reason code per filter, SUBACK, then the retained messages each filter asks for. */
-export function handleSubscribe(ch: Channel, packet: ISubscribePacket): Action[] {
+export function handleSubscribe(ch: HandlerState, packet: ISubscribePacket): Action[] {
   const subscriptionId = packet.properties?.subscriptionIdentifier;
   // A SUBSCRIBE without a filter is a protocol violation ([MQTT-3.8.3-2] v5, [MQTT-3.8.3-3] v3.1.1);
   // the codec decodes it (even one too short to hold its packet id) to an empty list.
@@ -42,7 +42,7 @@ export function handleSubscribe(ch: Channel, packet: ISubscribePacket): Action[]
   return [...registrations, { type: 'send', packet: suback }, ...retained];
 }
 
-function subscriptionCode(ch: Channel, subscription: ISubscription): number {
+function subscriptionCode(ch: HandlerState, subscription: ISubscription): number {
   if (!isValidTopicFilter(subscription.topic)) {
     return ch.version === 5 ? ReasonCode.TopicFilterInvalid : SubackFailureV3;
   }

@@ -1,0 +1,49 @@
+import type { Message, ProtocolVersion } from '@roost/protocol';
+import type { Session } from '@roost/session';
+import type { Action } from './actions.ts';
+import type { BrokerLimits } from './options.ts';
+import type { OutboundTopicAliases } from './topic-aliases.ts';
+
+// The state the packet handlers share with the channel, in a module of its own: the channel
+// imports the handlers, so the handlers must not import the channel (check:deps refuses the cycle).
+
+export interface ChannelContext {
+  limits: BrokerLimits;
+  now(): number;
+  /** A fresh client identifier for a client that sent an empty one. */
+  assignClientId(): string;
+}
+
+/** The Will Message of the current connection and its delay (MQTT 5 3.1.3.2). */
+export interface Will {
+  message: Message;
+  delaySeconds: number;
+  expirySeconds: number | undefined;
+}
+
+export type ChannelState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
+
+/** What a handler reads and changes of one connection's protocol state; the Channel implements it. */
+export interface HandlerState {
+  readonly ctx: ChannelContext;
+  state: ChannelState;
+  version: ProtocolVersion;
+  clientId: string;
+  /** From CONNECT, for the logs and for authentication; the password is never kept. */
+  username: string | undefined;
+  /** False when the node was at its connection limit as this connection came: CONNECT is refused. */
+  readonly admitted: boolean;
+  assignedClientId: string | undefined;
+  session: Session | undefined;
+  will: Will | undefined;
+  keepAlive: number;
+  requestedSessionExpiry: number;
+  grantedSessionExpiry: number;
+  clientReceiveMaximum: number;
+  clientMaximumPacketSize: number | undefined;
+  outboundAliases: OutboundTopicAliases | undefined;
+  inboundAliases: Map<number, string> | undefined;
+  problemInformation: boolean;
+  /** Moves queued deliveries into the window as acknowledgements free it. */
+  drain(actions?: Action[]): Action[];
+}
