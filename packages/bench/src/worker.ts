@@ -2,7 +2,7 @@
 // runs it through its role, reports ticks and a final result, and exits.
 import { FloodRole } from './flood.ts';
 import { IdleRole } from './idle.ts';
-import type { FromWorker, Task } from './messages.ts';
+import type { FromWorker, Task, ToWorker } from './messages.ts';
 import type { Role } from './role.ts';
 import { RetainedRole, SessionRole } from './sequences.ts';
 
