@@ -4,7 +4,9 @@ import { ReasonCode } from '@roost/protocol';
 import { Connection, type ConnectionHost } from './connection.ts';
 import { connectionInfo, type ConnectionInfo } from './connection-info.ts';
 import { openKind } from './listeners/kinds.ts';
+import { proxyProtocolPrelude } from './listeners/proxy-prelude.ts';
 import { ListenerError, type BoundListener, type ListenerKind, type ListenerSpec, type Prelude } from './listeners/spec.ts';
+import type { Logger } from './options.ts';
 import type { BrokerStats } from './stats.ts';
 
 export interface ListenerOptions {
@@ -65,7 +67,7 @@ export class Listener {
 
   private async listenOne(spec: ListenerSpec): Promise<BoundListener> {
     const kind = openKind(spec, { log: this.host.log, stats: this.stats, limits: this.host.ctx.limits });
-    const prelude = preludeOf(spec);
+    const prelude = preludeOf(spec, this.host.log, this.stats);
     // TCP_NODELAY set by the server on accept: a JS call per connection less than setNoDelay.
     // A prelude reads the socket first, so it starts paused.
     const server = createServer({ noDelay: true, pauseOnConnect: prelude !== undefined }, (socket) => this.accept(spec, kind, prelude, socket));
@@ -173,9 +175,8 @@ export class Listener {
   }
 }
 
-function preludeOf(spec: ListenerSpec): Prelude | undefined {
+function preludeOf(spec: ListenerSpec, log: Logger, stats: BrokerStats): Prelude | undefined {
   if (spec.prelude) return spec.prelude;
-  // TODO(#10): the PROXY header reader plugs in here; until then such a listener cannot start.
-  if (spec.proxyProtocol) throw new ListenerError(spec.name, 'the PROXY protocol is not available yet');
-  return undefined;
+  // A PROXY listener requires the header: the spec forbids guessing whether one is there.
+  return spec.proxyProtocol ? proxyProtocolPrelude({ log, stats }) : undefined;
 }
