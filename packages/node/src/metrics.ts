@@ -40,6 +40,16 @@ export function createMetrics(sources: MetricSources): Registry {
   counter('roost_qos2_duplicates_skipped_total', 'copies of a QoS 2 message routed again after a failure that a session already had', () => stats.duplicatesSkipped);
   counter('roost_session_write_failures_total', 'session flushes the store refused (Redis unreachable); their acks were withheld', () => stats.sessionWriteFailures);
   counter('roost_shared_handed_back_total', 'shared-subscription messages an offline member handed to another member', () => stats.sharedHandedBack);
+  new Counter({
+    name: 'roost_proxy_header_failures_total',
+    help: 'connections to a PROXY protocol listener closed before MQTT, by reason (not-proxy, malformed, unsupported, too-long, truncated, timeout)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, count] of stats.proxyHeaderFailures) this.inc({ reason }, count);
+    },
+  });
 
   const transport = sources.transport;
   if (transport) {
