@@ -8,7 +8,7 @@ import { createConnection, createServer, type AddressInfo, type Socket } from 'n
 import { connect as tlsConnect } from 'node:tls';
 import { ProxyHeaderReader, type ProxyHeaderResult } from '../../packages/broker/src/listeners/proxy-protocol.ts';
 import { startHaproxy } from '../helpers/haproxy.ts';
-import { createTestPki, type CertFiles } from '../helpers/openssl-pki.ts';
+import { TestCa, type IssuedCert } from '../helpers/certs.ts';
 
 interface Received {
   result: ProxyHeaderResult;
@@ -59,19 +59,20 @@ for (const sendProxy of ['v1', 'v2'] as const) {
 }
 
 test('HAProxy terminating TLS with send-proxy-v2-ssl-cn: the verified client certificate\'s CN, or none without one', async (t) => {
-  const pki = await createTestPki();
-  t.after(() => pki.remove());
-  const device = await pki.client('device-7');
-  for (const cert of [device, undefined] as const) {
+  const ca = new TestCa();
+  t.after(() => ca.remove());
+  const server = ca.server();
+  const device: IssuedCert = ca.issue({ cn: 'device-7', usage: 'client' });
+  for (const cert of [device, undefined]) {
     const backend = await rawBackend(5);
-    const haproxy = await startHaproxy({ backend: { port: backend.port }, sendProxy: 'v2-ssl-cn', tls: { ...pki.server, caFile: pki.ca.certFile, verify: 'optional' } });
+    const haproxy = await startHaproxy({ backend: { port: backend.port }, sendProxy: 'v2-ssl-cn', tls: { certFile: server.certFile, keyFile: server.keyFile, caFile: ca.caFile, verify: 'optional' } });
     try {
       const client = tlsConnect({
         host: haproxy.host,
         port: haproxy.port,
-        ca: await readFile(pki.ca.certFile),
+        ca: await readFile(ca.caFile),
         servername: 'localhost',
-        ...(cert && { cert: await readFile(cert.certFile), key: await readFile((cert as CertFiles).keyFile) }),
+        ...(cert && { cert: await readFile(cert.certFile), key: await readFile(cert.keyFile) }),
       });
       await once(client, 'secureConnect');
       const [clientPort, protocol] = [client.localPort, client.getProtocol()];
