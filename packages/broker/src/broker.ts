@@ -13,6 +13,7 @@ import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
 import type { SharedDispatchOptions } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
+import type { ConnectionInfo } from './connection-info.ts';
 import { Listener } from './listener.ts';
 import type { BoundListener, ListenerSpec } from './listeners/spec.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
@@ -81,6 +82,11 @@ export class Broker implements ConnectionHost, ClusterHost {
   /** Joins the cluster, if any; call before `listen`. */
   async start(): Promise<void> {
     await this.cluster?.start(this);
+  }
+
+  /** Where a connected client came from (listener, address, TLS identity). */
+  connectionInfo(clientId: string): ConnectionInfo | undefined {
+    return this.sessions.connections.get(clientId)?.info;
   }
 
   /** Open connections per listener name. */

@@ -1,13 +1,24 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@roost/protocol';
-import type { BrokerLimits, QueueOverflowPolicy, SharedStrategy } from '@roost/broker';
+import type { BrokerLimits, QueueOverflowPolicy, SharedStrategy, TlsSettings } from '@roost/broker';
 import { SETTINGS, type Setting } from './settings.ts';
+import { unknownVariables } from './unknown-variables.ts';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface Config {
   mqttPort: number;
   host: string;
+  /** Certificate and policy of the TLS and WSS listeners; undefined when no certificate is set. */
+  tls: TlsSettings | undefined;
+  tlsPort: number;
+  /** Undefined: that listener is off. */
+  wsPort: number | undefined;
+  wssPort: number | undefined;
+  wsPath: string;
+  maxConnections: number | undefined;
+  /** Problems worth a warning at start that do not stop it (an unknown ROOST_* variable). */
+  warnings: string[];
   httpPort: number;
   nodeId: string;
   redisUrl: string | undefined;
@@ -47,9 +58,21 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   };
   const serverKeepAlive = get<number | undefined>('serverKeepAlive');
   if (serverKeepAlive !== undefined) limits.serverKeepAlive = serverKeepAlive;
+  const tls = tlsSettings(get);
+  const wssPort = get<number | undefined>('wssPort');
+  if (wssPort !== undefined && !tls) throw new ConfigError('ROOST_WSS_PORT', 'needs ROOST_TLS_CERT_FILE and ROOST_TLS_KEY_FILE');
+  const wsPath = get<string>('wsPath');
+  if (!wsPath.startsWith('/')) throw new ConfigError('ROOST_WS_PATH', `must start with / (got ${JSON.stringify(wsPath)})`);
   return {
     mqttPort: get('mqttPort'),
     host: get('host'),
+    tls,
+    tlsPort: get('tlsPort'),
+    wsPort: get('wsPort'),
+    wssPort,
+    wsPath,
+    maxConnections: get('maxConnections'),
+    warnings: unknownVariables(env, SETTINGS.map((s) => s.env)),
     httpPort: get('httpPort'),
     nodeId: get('nodeId'),
     redisUrl: get('redisUrl'),
@@ -64,6 +87,23 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     limits,
     help: flags.help === 'true',
   };
+}
+
+/** The TLS settings when a certificate and key are both set; one without the other is an error. */
+function tlsSettings(get: <T>(key: string) => T): TlsSettings | undefined {
+  const certFile = get<string | undefined>('tlsCertFile');
+  const keyFile = get<string | undefined>('tlsKeyFile');
+  const caFile = get<string | undefined>('tlsCaFile');
+  const clientCert = get<TlsSettings['clientCert']>('tlsClientCert');
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined) throw new ConfigError('ROOST_TLS_CERT_FILE', 'must be set with ROOST_TLS_KEY_FILE');
+  if (keyFile === undefined) throw new ConfigError('ROOST_TLS_KEY_FILE', 'must be set with ROOST_TLS_CERT_FILE');
+  if (clientCert !== 'none' && caFile === undefined) throw new ConfigError('ROOST_TLS_CLIENT_CERT', `${clientCert} needs ROOST_TLS_CA_FILE to verify certificates against`);
+  const settings: TlsSettings = { certFile, keyFile, clientCert, minVersion: get<TlsSettings['minVersion']>('tlsMinVersion') };
+  if (caFile !== undefined) settings.caFile = caFile;
+  const ciphers = get<string | undefined>('tlsCiphers');
+  if (ciphers !== undefined) settings.ciphers = ciphers;
+  return settings;
 }
 
 function parseFlags(argv: string[]): Record<string, string | undefined> {

@@ -27,10 +27,23 @@ export function createMetrics(sources: MetricSources): Registry {
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
 
+  // Counts kept in a map by a low-cardinality label (a reason), set to their totals on each scrape.
+  const labelledCounter = (name: string, help: string, label: string, counts: ReadonlyMap<string, number>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, count] of counts) this.inc({ [label]: value }, count);
+      },
+    });
+
   gauge('roost_ready', '1 once the node serves MQTT (and has joined the cluster)', () => (sources.ready() ? 1 : 0));
   gauge('roost_clients_connected', 'clients connected to this node', () => broker.clientCount);
   gauge('roost_subscriptions', 'subscriptions of sessions held by this node', () => broker.router.subscriptionCount);
-  counter('roost_connections_accepted_total', 'TCP connections accepted', () => stats.connectionsAccepted);
+  counter('roost_connections_accepted_total', 'TCP connections accepted, on every listener', () => stats.connectionsAccepted);
   counter('roost_messages_received_total', 'PUBLISH packets received from clients', () => stats.messagesReceived);
   counter('roost_messages_sent_total', 'PUBLISH packets sent to clients', () => stats.messagesSent);
   counter('roost_bytes_received_total', 'MQTT bytes received', () => stats.bytesReceived);
@@ -50,6 +63,19 @@ export function createMetrics(sources: MetricSources): Registry {
       for (const [reason, count] of stats.proxyHeaderFailures) this.inc({ reason }, count);
     },
   });
+
+  new Gauge({
+    name: 'roost_connections',
+    help: 'open connections (CONNECTed or not) by listener',
+    labelNames: ['listener'],
+    registers: [registry],
+    collect() {
+      for (const [listener, count] of broker.connectionsByListener) this.set({ listener }, count);
+    },
+  });
+  counter('roost_connections_over_limit_total', 'connections refused at CONNECT because the node was at ROOST_MAX_CONNECTIONS', () => stats.connectionsOverLimit);
+  counter('roost_connection_setup_timeouts_total', 'sockets closed because their PROXY header, TLS handshake or WebSocket upgrade took longer than the CONNECT timeout', () => stats.setupTimeouts);
+  labelledCounter('roost_tls_handshake_failures_total', 'failed TLS handshakes by reason', 'reason', stats.tlsHandshakeFailures);
 
   const transport = sources.transport;
   if (transport) {

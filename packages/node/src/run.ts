@@ -1,15 +1,18 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createBroker, type Broker, type Logger } from '@roost/broker';
+import { createBroker, type BoundListener, type Broker, type Logger } from '@roost/broker';
 import type { Config } from './config.ts';
 import type { ClusterParts } from './cluster.ts';
 import { createHttpServer } from './http-server.ts';
+import { listenerSpecs } from './listeners.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import type { Registry } from 'prom-client';
 
 export interface RunningNode {
   mqttPort: number;
+  /** Bound port of each listener by name (`mqtt`, `tls`, `ws`, `wss`). */
+  ports: Record<string, number>;
   /** 0 when the HTTP server is off. */
   httpPort: number;
   stop(): Promise<void>;
@@ -24,6 +27,7 @@ const version = (JSON.parse(readFileSync(new URL('../../../package.json', import
  */
 export async function run(config: Config, options: { signal?: AbortSignal } = {}): Promise<RunningNode> {
   const logger = createLogger(config.logLevel, config.nodeId);
+  for (const warning of config.warnings) logger.warn({}, warning);
   const mode = config.redisUrl === undefined ? 'embedded' : 'cluster';
   let ready = false;
   let metrics: Registry | undefined;
@@ -37,33 +41,44 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   const httpPort = http ? await listenHttp(http, config) : 0;
 
   let parts: ClusterParts | undefined;
-  let broker: Broker;
+  let broker: Broker | undefined;
+  let bound: BoundListener[] | undefined;
   try {
     // Loaded only in cluster mode: ioredis, gRPC and the proto cost an embedded node ~17 MiB at rest.
     parts = mode === 'cluster' ? (await import('./cluster.ts')).createClusterParts(config, logger) : undefined;
-    broker = createBroker({ nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval }, parts?.stores, parts?.cluster);
+    const created = createBroker(
+      { nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval, maxConnections: config.maxConnections },
+      parts?.stores,
+      parts?.cluster,
+    );
+    broker = created;
     const redis = parts?.redis;
-    metrics = createMetrics({ broker, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), redisStats: parts?.redisStats, ready: () => ready });
+    metrics = createMetrics({ broker: created, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), redisStats: parts?.redisStats, ready: () => ready });
     if (parts) {
-      parts.onLapse = () => void rejoin(broker, logger);
+      parts.onLapse = () => void rejoin(created, logger);
       await parts.waitForRedis(options.signal);
-      await broker.start();
+      await created.start();
     }
+    bound = await created.listen(listenerSpecs(config));
   } catch (error) {
+    // Nothing of a failed start may keep the process up: it exits with the cause.
+    if (bound === undefined) await broker?.stop().catch(() => undefined);
     await parts?.close();
     if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
     throw error;
   }
-  const { port: mqttPort } = await broker.listen({ port: config.mqttPort, host: config.host });
+  const node = broker;
+  const ports = Object.fromEntries(bound.map((listener) => [listener.name, listener.port]));
+  const mqttPort = ports.mqtt!;
   ready = true;
-  logger.info({ mqttPort, httpPort, mode, version }, 'roost listening');
+  logger.info({ mqttPort, ports, httpPort, mode, version }, 'roost listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       ready = false;
       logger.info({}, 'draining');
-      await broker.stop();
+      await node.stop();
       await parts?.close();
       if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
       logger.info({}, 'stopped');
@@ -71,7 +86,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
     return stopping;
   };
   options.signal?.addEventListener('abort', () => void stop(), { once: true });
-  return { mqttPort, httpPort, stop };
+  return { mqttPort, ports, httpPort, stop };
 }
 
 async function rejoin(broker: Broker, logger: Logger): Promise<void> {

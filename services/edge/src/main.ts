@@ -36,8 +36,10 @@ async function main(): Promise<number> {
       process.stderr.write(`roost: ${error.message}\n`);
       return 2;
     }
+    // At once: a half-started node must not linger with its probes answering (run() closed
+    // what it opened, but a stray handle would keep the process up and swallow SIGTERM).
     process.stderr.write(`roost: cannot start: ${(error as Error).message}\n`);
-    return 1;
+    process.exit(1);
   }
   await stopped;
   await node.stop();

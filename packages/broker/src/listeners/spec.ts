@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionInfo } from '../connection-info.ts';
+import type { BrokerLimits, Logger } from '../options.ts';
+import type { BrokerStats } from '../stats.ts';
 
 export type ListenerKindName = 'tcp' | 'tls' | 'ws' | 'wss';
 
@@ -76,6 +78,13 @@ export interface ListenerKind {
   upgrade(socket: Duplex, info: ConnectionInfo, ready: (stream: Duplex, info: ConnectionInfo) => void): void;
   /** Releases what the kind holds beside its sockets (file watchers). */
   close(): void;
+}
+
+/** What a listener kind may use of the node. */
+export interface KindContext {
+  log: Logger;
+  stats: BrokerStats;
+  limits: BrokerLimits;
 }
 
 /** A listener that cannot start: a port in use, an unreadable certificate. */
