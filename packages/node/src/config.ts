@@ -16,6 +16,8 @@ export interface Config {
   wsPort: number | undefined;
   wssPort: number | undefined;
   wsPath: string;
+  /** Names of the listeners that require a PROXY header (ROOST_PROXY_PROTOCOL). */
+  proxyProtocol: ReadonlySet<string>;
   maxConnections: number | undefined;
   /** Problems worth a warning at start that do not stop it (an unknown ROOST_* variable). */
   warnings: string[];
@@ -63,6 +65,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   if (wssPort !== undefined && !tls) throw new ConfigError('ROOST_WSS_PORT', 'needs ROOST_TLS_CERT_FILE and ROOST_TLS_KEY_FILE');
   const wsPath = get<string>('wsPath');
   if (!wsPath.startsWith('/')) throw new ConfigError('ROOST_WS_PATH', `must start with / (got ${JSON.stringify(wsPath)})`);
+  const proxyProtocol = proxyListeners(get<string | undefined>('proxyProtocol'));
+  const warnings = unknownVariables(env, SETTINGS.map((s) => s.env));
+  const on = { mqtt: true, tls: tls !== undefined, ws: get('wsPort') !== undefined, wss: wssPort !== undefined };
+  for (const name of proxyProtocol) if (!on[name as keyof typeof on]) warnings.push(`ROOST_PROXY_PROTOCOL names the ${name} listener, which is off`);
   return {
     mqttPort: get('mqttPort'),
     host: get('host'),
@@ -71,8 +77,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     wsPort: get('wsPort'),
     wssPort,
     wsPath,
+    proxyProtocol,
     maxConnections: get('maxConnections'),
-    warnings: unknownVariables(env, SETTINGS.map((s) => s.env)),
+    warnings,
     httpPort: get('httpPort'),
     nodeId: get('nodeId'),
     redisUrl: get('redisUrl'),
@@ -87,6 +94,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     limits,
     help: flags.help === 'true',
   };
+}
+
+const LISTENER_NAMES = ['mqtt', 'tls', 'ws', 'wss'];
+
+/** ROOST_PROXY_PROTOCOL: listener names, comma-separated; a name that is no listener is an error, not ignored. */
+function proxyListeners(raw: string | undefined): ReadonlySet<string> {
+  const names = (raw ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const unknown = names.find((name) => !LISTENER_NAMES.includes(name));
+  if (unknown !== undefined) throw new ConfigError('ROOST_PROXY_PROTOCOL', `names listeners among ${LISTENER_NAMES.join(', ')} (got ${JSON.stringify(unknown)})`);
+  return new Set(names);
 }
 
 /** The TLS settings when a certificate and key are both set; one without the other is an error. */

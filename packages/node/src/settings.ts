@@ -43,6 +43,7 @@ export const SETTINGS: readonly Setting[] = [
   setting('wsPort', 'ROOST_WS_PORT', { type: 'int', min: 0, max: 65535 }, undefined, 'MQTT over WebSocket listener port; unset: off'),
   setting('wssPort', 'ROOST_WSS_PORT', { type: 'int', min: 0, max: 65535 }, undefined, 'MQTT over secure WebSocket port, with the ROOST_TLS_* certificate; unset: off'),
   setting('wsPath', 'ROOST_WS_PATH', { type: 'string' }, '/mqtt', 'HTTP path of the WebSocket listeners; other paths are refused'),
+  setting('proxyProtocol', 'ROOST_PROXY_PROTOCOL', { type: 'string' }, undefined, 'listeners whose connections must open with a PROXY protocol v1/v2 header, comma-separated: mqtt, tls, ws, wss; unset: none'),
   setting('maxConnections', 'ROOST_MAX_CONNECTIONS', { type: 'int', min: 1, max: 100_000_000 }, undefined, 'open connections per node; more get CONNACK 0x97 (v5) / 3 (v3) and are closed; unset: no limit'),
   setting('httpPort', 'ROOST_HTTP_PORT', { type: 'int', min: 0, max: 65535 }, 8080, 'HTTP port for /healthz, /readyz and /metrics; 0 turns it off'),
   setting('nodeId', 'ROOST_NODE_ID', { type: 'string' }, hostname(), "this node's name in logs and in the cluster"),

@@ -92,3 +92,11 @@ test('docs/configuration.md lists every setting', async () => {
   const doc = await readFile(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
   for (const s of SETTINGS) assert.ok(doc.includes(`\`${s.env}\``), `${s.env} is missing from docs/configuration.md`);
 });
+
+test('ROOST_PROXY_PROTOCOL names the listeners that require a PROXY header; another name is a ConfigError', () => {
+  assert.deepEqual([...loadConfig([], {}).proxyProtocol], []);
+  assert.deepEqual([...loadConfig([], { ROOST_PROXY_PROTOCOL: 'mqtt, ws' }).proxyProtocol].sort(), ['mqtt', 'ws']);
+  assert.equal(configError(() => loadConfig([], { ROOST_PROXY_PROTOCOL: 'mqtt,https' })).message.includes('ROOST_PROXY_PROTOCOL'), true);
+  const warned = loadConfig([], { ROOST_PROXY_PROTOCOL: 'tls' }).warnings;
+  assert.ok(warned.some((w) => w.includes('tls listener, which is off')), JSON.stringify(warned));
+});
