@@ -1,6 +1,7 @@
-import { ListenerError, type KindContext, type ListenerKind, type ListenerSpec } from './spec.ts';
+import type { KindContext, ListenerKind, ListenerSpec } from './spec.ts';
 import { tcpKind } from './tcp.ts';
 import { tlsKind } from './tls.ts';
+import { wsKind } from './ws.ts';
 
 /** The module for a spec's kind; throws a ListenerError when the spec cannot work (no certificate). */
 export function openKind(spec: ListenerSpec, context: KindContext): ListenerKind {
@@ -10,8 +11,9 @@ export function openKind(spec: ListenerSpec, context: KindContext): ListenerKind
     case 'tls':
       return tlsKind(spec, context);
     case 'ws':
+      return wsKind(spec, context, tcpKind());
     case 'wss':
-      throw new ListenerError(spec.name, `listener kind ${spec.kind} is not available yet`);
+      return wsKind(spec, context, tlsKind(spec, context));
     default:
       return assertNever(spec.kind);
   }
