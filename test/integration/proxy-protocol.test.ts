@@ -6,31 +6,21 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { generate } from 'mqtt-packet';
-import { createBroker, defaultLimits, type Broker, type Logger } from '@roost/broker';
+import { createBroker, defaultLimits, type Broker } from '@roost/broker';
 import { connect, end, Inbox, unique } from '../helpers/clients.ts';
+import { RecordingLogger } from '../helpers/listeners.ts';
 import { PP2, proxyV1, proxyV2, sslTlv, tlv } from '../helpers/proxy-header.ts';
 import { closedWithin, destroySocket, openSocket, repliedWithin, splitBytes, writePieces } from '../helpers/raw-socket.ts';
 
-interface Entry {
-  level: string;
-  msg: string | undefined;
-  fields: Record<string, unknown>;
-}
-
-/** Keeps every log line, so tests assert on what an operator would read. */
-function recordingLogger(entries: Entry[], bindings: object = {}): Logger {
-  const at = (level: string) => (fields: object, msg?: string) => entries.push({ level, msg, fields: { ...bindings, ...fields } });
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (more) => recordingLogger(entries, { ...bindings, ...more }) };
-}
-
-const entries: Entry[] = [];
+const log = new RecordingLogger();
+const entries = log.lines;
 let broker: Broker;
 let port: number;
 /** A second listener without PROXY: the healthy client of the fuzz connects here too. */
 let plainPort: number;
 
 before(async () => {
-  broker = createBroker({ nodeId: 'proxy-test', version: '0.0.0-test', logger: recordingLogger(entries), limits: { ...defaultLimits, connectTimeout: 1 }, sysInterval: 0 });
+  broker = createBroker({ nodeId: 'proxy-test', version: '0.0.0-test', logger: log, limits: { ...defaultLimits, connectTimeout: 1 }, sysInterval: 0 });
   const bound = await broker.listen([
     { name: 'mqtt', kind: 'tcp', host: '127.0.0.1', port: 0, proxyProtocol: true },
     { name: 'plain', kind: 'tcp', host: '127.0.0.1', port: 0, proxyProtocol: false },
