@@ -311,7 +311,8 @@ export class Connection implements PacketSink {
         clientId: this.clientId || undefined,
         ...describeInfo(this.info),
         closedBy: by,
-        reasonCode: reasonCode === undefined ? undefined : reasonCodeName(reasonCode),
+        // 0x00 is named Success first; on a close it means a normal disconnection.
+        reasonCode: reasonCode === undefined ? undefined : reasonCode === ReasonCode.NormalDisconnection ? 'NormalDisconnection' : reasonCodeName(reasonCode),
         reason,
         connectedMs: this.connectedAt === 0 ? undefined : Date.now() - this.connectedAt,
       },
