@@ -189,8 +189,8 @@ test('ROOST_MAX_CONNECTIONS: over it a v5 client gets CONNACK 0x97 and a v3.1.1 
 async function refusal(url: string, protocolVersion: 4 | 5): Promise<number> {
   const client = mqtt.connect(url, { protocolVersion, reconnectPeriod: 0, clientId: unique('over') });
   try {
-    const [error] = (await once(client, 'error')) as [{ code: number }];
-    return error.code;
+    const error = await new Promise<{ code?: number }>((resolve) => client.once('error', resolve));
+    return error.code!;
   } finally {
     client.end(true);
   }
