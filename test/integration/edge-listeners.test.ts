@@ -189,7 +189,7 @@ test('ROOST_MAX_CONNECTIONS: over it a v5 client gets CONNACK 0x97 and a v3.1.1 
 async function refusal(url: string, protocolVersion: 4 | 5): Promise<number> {
   const client = mqtt.connect(url, { protocolVersion, reconnectPeriod: 0, clientId: unique('over') });
   try {
-    const error = await new Promise<{ code?: number }>((resolve) => client.once('error', resolve));
+    const error = await new Promise<Error & { code?: number }>((resolve) => client.once('error', (e) => resolve(e as Error & { code?: number })));
     return error.code!;
   } finally {
     client.end(true);
