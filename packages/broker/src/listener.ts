@@ -113,7 +113,6 @@ export class Listener {
         if (socket.destroyed) return;
         if (result.leftover && result.leftover.length > 0) socket.unshift(result.leftover);
         kind.upgrade(socket, result.info ? connectionInfo({ ...info, ...result.info }) : info, ready);
-        if (spec.kind !== 'tcp') socket.resume(); // TCP's Connection resumes it once it listens
       },
       () => socket.destroy(),
     );

@@ -72,7 +72,9 @@ export interface PreludeContext {
  * How one kind of listener turns a raw socket, its prelude done, into the MQTT byte stream:
  * `tcp` at once, `tls` after the handshake, `ws` after the HTTP upgrade. It calls `ready` once
  * with the stream and the info, completed with what it learned (the TLS identity), or destroys
- * the socket.
+ * the socket. After a prelude the socket comes paused, with the bytes read past the header
+ * unshifted onto it: the kind's consumer must read those first (tls.Server does so itself, and
+ * must not be preceded by a resume, which would emit them to no listener).
  */
 export interface ListenerKind {
   upgrade(socket: Duplex, info: ConnectionInfo, ready: (stream: Duplex, info: ConnectionInfo) => void): void;

@@ -58,6 +58,8 @@ export function wsKind(spec: ListenerSpec, context: KindContext, inner: Listener
         upgrading.set(stream, { info: completed, ready });
         // A documented way in: 'connection' may be emitted to hand a stream to the server.
         http.emit('connection', stream);
+        // After a prelude a plain socket comes paused; the HTTP parser reads once it flows.
+        if (stream.isPaused()) stream.resume();
       });
     },
     close() {
