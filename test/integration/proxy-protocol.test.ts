@@ -4,9 +4,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import fc from 'fast-check';
 import { generate } from 'mqtt-packet';
 import { createBroker, defaultLimits, type Broker } from '@roost/broker';
+import { TestCa } from '../helpers/certs.ts';
 import { connect, end, Inbox, unique } from '../helpers/clients.ts';
 import { RecordingLogger } from '../helpers/listeners.ts';
 import { PP2, proxyV1, proxyV2, sslTlv, tlv } from '../helpers/proxy-header.ts';
@@ -18,16 +21,31 @@ let broker: Broker;
 let port: number;
 /** A second listener without PROXY: the healthy client of the fuzz connects here too. */
 let plainPort: number;
+/** A TLS listener behind a proxy that passes TLS through: the header first, then the handshake. */
+let tlsPort: number;
+const ca = new TestCa();
+const server = ca.server();
 
 before(async () => {
   broker = createBroker({ nodeId: 'proxy-test', version: '0.0.0-test', logger: log, limits: { ...defaultLimits, connectTimeout: 1 }, sysInterval: 0 });
   const bound = await broker.listen([
     { name: 'mqtt', kind: 'tcp', host: '127.0.0.1', port: 0, proxyProtocol: true },
     { name: 'plain', kind: 'tcp', host: '127.0.0.1', port: 0, proxyProtocol: false },
+    {
+      name: 'tls',
+      kind: 'tls',
+      host: '127.0.0.1',
+      port: 0,
+      proxyProtocol: true,
+      tls: { certFile: server.certFile, keyFile: server.keyFile, caFile: ca.caFile, clientCert: 'request', minVersion: 'TLSv1.2' },
+    },
   ]);
-  [port, plainPort] = [bound[0]!.port, bound[1]!.port];
+  [port, plainPort, tlsPort] = [bound[0]!.port, bound[1]!.port, bound[2]!.port];
 });
-after(() => broker.stop());
+after(async () => {
+  await broker.stop();
+  ca.remove();
+});
 
 const connectBytes = (clientId: string) => generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 30 });
 const failures = (reason: string) => broker.stats.proxyHeaderFailures.get(reason) ?? 0;
@@ -81,6 +99,25 @@ test('LOCAL (a health check) keeps the socket\'s own address', async () => {
   assert.ok(connack);
   assert.equal(connectedLine(clientId)?.remote, `127.0.0.1:${localPort}`);
   await destroySocket(socket);
+});
+
+test('a TLS listener with PROXY: the header, then the handshake on the same socket; the address from the header, the certificate from the handshake', async () => {
+  const clientId = unique('tls');
+  const device = ca.issue({ cn: 'device-tls', usage: 'client' });
+  const raw = await openSocket(tlsPort);
+  await writePieces(raw, [proxyV2({ source: { address: '192.0.2.44', port: 44444 }, destination: { address: '10.0.0.1', port: 8883 } })]);
+  const secure = tlsConnect({ socket: raw, ca: readFileSync(ca.caFile), cert: readFileSync(device.certFile), key: readFileSync(device.keyFile), servername: 'localhost' });
+  await once(secure, 'secureConnect');
+  const reply = once(secure, 'data');
+  secure.write(connectBytes(clientId));
+  const [connack] = (await reply) as [Buffer];
+  assert.equal(connack[0], 0x20);
+  const line = connectedLine(clientId);
+  assert.equal(line?.remote, '192.0.2.44:44444');
+  assert.equal(line?.listener, 'tls');
+  assert.equal(line?.certCN, 'device-tls');
+  assert.equal(line?.certFingerprint, device.fingerprint256);
+  secure.destroy();
 });
 
 test('no header: closed without an answer, the CONNECT never read as MQTT; counted and logged at info', async () => {
