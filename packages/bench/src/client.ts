@@ -1,23 +1,90 @@
 // One raw MQTT connection: a net socket, one mqtt-packet parser framing what the broker
 // sends, and writes of pre-encoded buffers. No MQTT client library, no per-message encode.
-import { connect as netConnect, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect as netConnect, isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { parser as createParser, type Packet } from 'mqtt-packet';
+import { createWebSocketStream, WebSocket } from 'ws';
 import { connectPacket, DISCONNECT, subscribePacket, type QoS } from './packets.ts';
 
+export type Transport = 'tcp' | 'tls' | 'ws' | 'wss';
+
+/** Where to connect and over what; plain data, as it travels to the worker processes. */
 export interface BrokerAddress {
   host: string;
   port: number;
+  /** Undefined: plain TCP. */
+  transport?: Transport;
+  /** PEM CA bundle that the broker's certificate is verified against (tls, wss); unset: the system's. */
+  caFile?: string;
+  /** WebSocket path (ws, wss). */
+  path?: string;
+}
+
+export interface TransportOptions {
+  /** --tls: TLS over the URL's TCP or WebSocket. */
+  tls?: boolean;
+  /** --ws: WebSocket instead of raw TCP. */
+  ws?: boolean;
+  caFile?: string;
 }
 
 export class BenchError extends Error {
   override readonly name = 'BenchError';
 }
 
-/** `mqtt://host:port` (or `tcp://`, or bare `host:port`) to an address. */
-export function parseBrokerUrl(url: string): BrokerAddress {
+const SCHEMES: Record<string, Transport> = { 'mqtt:': 'tcp', 'tcp:': 'tcp', 'mqtts:': 'tls', 'ssl:': 'tls', 'tls:': 'tls', 'ws:': 'ws', 'wss:': 'wss' };
+const DEFAULT_PORTS: Record<Transport, number> = { tcp: 1883, tls: 8883, ws: 80, wss: 443 };
+
+/**
+ * `mqtt://host:port` (or `tcp://`, bare `host:port`, `mqtts://`, `ws://host:port/mqtt`,
+ * `wss://`) to an address; --tls and --ws turn a plain URL into its TLS or WebSocket form.
+ */
+export function parseBrokerUrl(url: string, options: TransportOptions = {}): BrokerAddress {
   const parsed = new URL(url.includes('://') ? url : `mqtt://${url}`);
-  if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'tcp:') throw new BenchError(`unsupported URL scheme ${parsed.protocol} (mqtt:// or tcp://)`);
-  return { host: parsed.hostname, port: parsed.port === '' ? 1883 : Number(parsed.port) };
+  let transport = SCHEMES[parsed.protocol];
+  if (!transport) throw new BenchError(`unsupported URL scheme ${parsed.protocol} (${Object.keys(SCHEMES).join(' ')})`);
+  const secure = options.tls === true || transport === 'tls' || transport === 'wss';
+  const web = options.ws === true || transport === 'ws' || transport === 'wss';
+  transport = web ? (secure ? 'wss' : 'ws') : secure ? 'tls' : 'tcp';
+  const address: BrokerAddress = { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port === '' ? DEFAULT_PORTS[transport] : Number(parsed.port) };
+  if (transport !== 'tcp') address.transport = transport;
+  // mqtt:// is not a special scheme to URL: its empty path reads as ''.
+  if (web) address.path = parsed.pathname === '/' || parsed.pathname === '' ? '/mqtt' : parsed.pathname;
+  if (options.caFile !== undefined) address.caFile = options.caFile;
+  return address;
+}
+
+const caCache = new Map<string, Buffer>();
+const caOf = (file: string | undefined) => {
+  if (file === undefined) return undefined;
+  let ca = caCache.get(file);
+  if (!ca) caCache.set(file, (ca = readFileSync(file)));
+  return ca;
+};
+
+/** The byte stream to the broker; each kind queues writes until it is up, so CONNECT can go at once. */
+function openStream(address: BrokerAddress, localAddress: string | undefined): Duplex {
+  const local = localAddress ? { localAddress } : {};
+  switch (address.transport ?? 'tcp') {
+    case 'tcp':
+      return netConnect({ host: address.host, port: address.port, noDelay: true, ...local });
+    case 'tls': {
+      // SNI only for a name: an IP address as servername is refused by TLS (RFC 6066).
+      const servername = isIP(address.host) === 0 ? address.host : undefined;
+      const stream = tlsConnect({ host: address.host, port: address.port, ca: caOf(address.caFile), servername, ...local });
+      stream.setNoDelay(true);
+      return stream;
+    }
+    case 'ws':
+    case 'wss': {
+      const scheme = address.transport === 'wss' ? 'wss' : 'ws';
+      const host = isIP(address.host) === 6 ? `[${address.host}]` : address.host;
+      const ws = new WebSocket(`${scheme}://${host}:${address.port}${address.path ?? '/mqtt'}`, ['mqtt'], { ca: caOf(address.caFile), perMessageDeflate: false, ...local });
+      return createWebSocketStream(ws);
+    }
+  }
 }
 
 export interface OpenOptions {
@@ -31,7 +98,8 @@ export interface OpenOptions {
 export type PacketHandler = (packet: Packet, conn: BenchConnection) => void;
 
 export class BenchConnection {
-  readonly socket: Socket;
+  /** A TCP or TLS socket, or a WebSocket as a stream. */
+  readonly socket: Duplex;
   readonly clientId: string;
   private readonly parser = createParser({ protocolVersion: 4 });
   /** Called for each packet after CONNACK; set through `setHandler` by the role that owns the connection. */
@@ -43,7 +111,7 @@ export class BenchConnection {
   onClose: (error?: Error) => void = () => {};
   closing = false;
 
-  private constructor(socket: Socket, clientId: string) {
+  private constructor(socket: Duplex, clientId: string) {
     this.socket = socket;
     this.clientId = clientId;
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet, this));
@@ -52,7 +120,7 @@ export class BenchConnection {
 
   /** Connects and resolves once CONNACK accepts; rejects on refusal, error or timeout. */
   static open(address: BrokerAddress, clientId: string, options: OpenOptions = {}): Promise<{ conn: BenchConnection; sessionPresent: boolean }> {
-    const socket = netConnect({ host: address.host, port: address.port, noDelay: true, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    const socket = openStream(address, options.localAddress);
     const conn = new BenchConnection(socket, clientId);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => conn.fail(new BenchError(`no CONNACK within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);

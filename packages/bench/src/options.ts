@@ -1,7 +1,7 @@
 // Command-line options: parsed with node:util parseArgs, every number bounded, defaults per
 // scenario. The help text is built from the same table.
 import { parseArgs } from 'node:util';
-import { BenchError } from './client.ts';
+import { BenchError, type TransportOptions } from './client.ts';
 import type { QoS } from './packets.ts';
 import { isScenario, SCENARIOS, type ScenarioName } from './scenario-names.ts';
 
@@ -11,6 +11,8 @@ export interface BenchOptions {
   pubUrl: string;
   subUrl: string;
   label: string;
+  /** --tls, --ws, --ca: how every connection reaches the broker. */
+  transport: TransportOptions;
   durationS: number;
   /** undefined: the scenario's default. */
   count?: number;
@@ -44,6 +46,9 @@ const OPTIONS = {
   'pub-url': { type: 'string', help: 'publishers connect here (default --url); cross-node needs it' },
   'sub-url': { type: 'string', help: 'subscribers connect here (default --url); cross-node needs it' },
   label: { type: 'string', help: 'broker name in the results (default the URL)' },
+  tls: { type: 'boolean', default: false, help: 'connect over TLS (also mqtts:// or wss:// in the URL); the certificate is verified against --ca' },
+  ca: { type: 'string', help: 'PEM CA file that the broker certificate is verified against (default the system CAs)' },
+  ws: { type: 'boolean', default: false, help: 'MQTT over WebSocket, subprotocol mqtt, on the URL\'s path (default /mqtt); also ws:// or wss:// in the URL' },
   duration: { type: 'string', short: 'd', default: '10', help: 'seconds of publishing, 0.1..600 (flood and latency scenarios)' },
   count: { type: 'string', short: 'n', help: 'messages per publisher (0: until --duration ends); connections for idle; N for retained and session (1..1000000)' },
   publishers: { type: 'string', help: 'publisher connections, 1..10000 (default 10 fan-in and cross-node, else 1)' },
@@ -116,6 +121,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     pubUrl: str('pub-url') ?? url,
     subUrl: str('sub-url') ?? url,
     label: str('label') ?? (str('pub-url') !== undefined || str('sub-url') !== undefined ? `${str('pub-url') ?? url} -> ${str('sub-url') ?? url}` : url),
+    transport: { tls: values.tls === true, ws: values.ws === true, ...(str('ca') !== undefined ? { caFile: str('ca') } : {}) },
     durationS: num('duration')!,
     count: num('count'),
     publishers: num('publishers'),
@@ -137,7 +143,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
 
 export function formatHelp(): string {
   const lines = [
-    'roost-bench: MQTT load generator (MQTT 3.1.1 over TCP; load runs in worker processes)',
+    'roost-bench: MQTT load generator (MQTT 3.1.1 over TCP, TLS or WebSocket; load runs in worker processes)',
     '',
     'usage: roost-bench --scenario <name>[,<name>...] [--url mqtt://host:port] [options]',
     '',

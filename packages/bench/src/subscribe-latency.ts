@@ -20,7 +20,7 @@ export interface SubscribeResult {
 const DEFAULT_COUNT = 500;
 
 export async function runSubscribeLatency(runId: string, o: BenchOptions): Promise<SubscribeResult> {
-  const address = parseBrokerUrl(o.url);
+  const address = parseBrokerUrl(o.url, o.transport);
   const count = o.count ?? DEFAULT_COUNT;
   const timeoutMs = o.timeoutS * 1000;
   const existing = `bench/${runId}/existing`;
