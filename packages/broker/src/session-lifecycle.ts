@@ -356,10 +356,12 @@ export class SessionLifecycle {
       this.expiries.cancel(clientId);
       const session = this.keeper.release(clientId);
       if (!session) return { released: false };
+      // Out of the local routes in the same turn as the release: a shared message offered here
+      // while the session is saved must go to a member this node still holds, or to another
+      // node, not to a member whose session is no longer here (it would be lost).
+      const lastHere = [...session.subscriptions.keys()].filter((filter) => this.router.remove(clientId, filter));
       await this.keeper.save(session);
-      await Promise.all([...session.subscriptions.keys()].map(async (filter) => {
-        if (this.router.remove(clientId, filter) && this.cluster) await this.cluster.routeRemoved(filter);
-      }));
+      if (this.cluster) await Promise.all(lastHere.map((filter) => this.cluster!.routeRemoved(filter)));
       if (this.epochs.get(clientId)! < epoch) this.epochs.delete(clientId);
       return { released: true };
     } finally {
