@@ -313,6 +313,9 @@ export class Broker implements ConnectionHost, ClusterHost {
     const picked = this.router.pickShared(group, filter, message, this.isOnline, options.exclude, options.member);
     if (!picked || (options.onlineOnly && !this.isOnline(picked[0]))) return false;
     const [member, delivery] = picked;
+    // A member still routed here whose session has gone (handed over, ended): taken here the
+    // message would be acknowledged and lost; declined, the dispatcher offers it elsewhere.
+    if (!this.sessions.canTake(member)) return false;
     // Issued before the session write the delivery causes, on the same Redis connection: a
     // stored delivery always has its record (SharedDispatcher).
     const recorded = this.recordOwner(group, message, member);

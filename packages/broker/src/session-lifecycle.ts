@@ -82,6 +82,11 @@ export class SessionLifecycle {
     this.wills = new WillKeeper((message) => host.publishWill(message));
   }
 
+  /** True when a delivery for `clientId` has a session here to go to: connected, held offline, or being taken on. */
+  canTake(clientId: string): boolean {
+    return this.connections.has(clientId) || this.keeper.held.has(clientId) || this.pending.has(clientId);
+  }
+
   /** A session held here and not yet loaded: deliveries for it wait (`pendingDelivery`). */
   pendingDelivery(clientId: string, delivery: Delivery): Promise<void> | undefined {
     return this.pending.add(clientId, delivery);
