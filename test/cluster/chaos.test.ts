@@ -265,6 +265,7 @@ function brokerComplaints(nodes: NodeProcess[]): string[] {
 const COUNTERS = [
   'roost_messages_dropped_total',
   'roost_qos2_duplicates_skipped_total',
+  'roost_deliveries_without_session_total',
   'roost_shared_handed_back_total',
   'roost_cluster_forward_dropped_total',
   'roost_session_write_failures_total',
@@ -292,7 +293,8 @@ function lostExamples(lost: string[], ledger: Ledger, where: RotatingClient[]): 
     .slice(0, 3)
     .map((payload) => {
       const at = ledger.acked.get(payload)!;
-      return `${payload} first sent at ${(at / 1000).toFixed(2)} s to ${ledger.origin.get(payload)}, when ${where.map((c) => `${c.name} was ${c.whereAt(at)}`).join(', ')}`;
+      const around = where.map((c) => `${c.name}: ${c.historyAround(at, 3_000) || 'none'}`).join('; ');
+      return `${payload} first sent at ${(at / 1000).toFixed(2)} s to ${ledger.origin.get(payload)}, when ${where.map((c) => `${c.name} was ${c.whereAt(at)}`).join(', ')} (within 3 s: ${around})`;
     })
     .join('; ');
 }
@@ -432,13 +434,15 @@ function countPlain(run: Run, lines: string[], failures: string[]): void {
 function countGroup(run: Run, lines: string[], failures: string[]): void {
   const { qos, tag, chaos, ledger, memberNames } = run;
   const lost = [...ledger.acked.keys()].filter((payload) => !ledger.groupMembers.has(payload));
-  const twoMembers = [...ledger.groupMembers.values()].filter((members) => members.size > 1).length;
+  const twice = [...ledger.groupMembers].filter(([, members]) => members.size > 1);
+  const twoMembers = twice.length;
   const duplicated = memberNames.map((name) => [...ledger.copies.get(name)!.values()].filter((n) => n > 1).length);
   const perMember = memberNames.map((name, i) => `${name} ${ledger.copies.get(name)!.size} (${duplicated[i]} twice)`).join(', ');
   const members = run.clients.filter((c) => memberNames.includes(c.name));
   lines.push(
     `${tag}: group received ${ledger.groupMembers.size} distinct [${perMember}], lost ${lost.length}, reached two members ${twoMembers}` +
-      (lost.length > 0 ? ` (lost ${lostByEvent(lost, ledger, chaos.events)}; e.g. ${lostExamples(lost, ledger, members)})` : ''),
+      (lost.length > 0 ? ` (lost ${lostByEvent(lost, ledger, chaos.events)}; e.g. ${lostExamples(lost, ledger, members)})` : '') +
+      (twoMembers > 0 ? ` (at two members: ${twice.slice(0, 3).map(([payload, at]) => `${[...at].join('+')} got ${lostExamples([payload], ledger, members)}`).join('; ')})` : ''),
   );
   if (lost.length > 0) failures.push(`the group lost ${lost.length}`);
   if (qos === 2 && twoMembers > 0) failures.push(`${twoMembers} reached two group members`);

@@ -307,6 +307,14 @@ export class RotatingClient {
     return last.event === 'connect' ? `on ${last.nodeId} since ${(last.at / 1000).toFixed(2)} s` : `offline since ${(last.at / 1000).toFixed(2)} s (was on ${last.nodeId})`;
   }
 
+  /** The client's connects and closes within `ms` either side of `at` (ms into the chaos). */
+  historyAround(at: number, ms: number): string {
+    return this.history
+      .filter((h) => Math.abs(h.at - at) <= ms)
+      .map((h) => `${h.event} ${h.nodeId} ${(h.at / 1000).toFixed(2)}`)
+      .join(', ');
+  }
+
   private onClose(): void {
     this.history.push({ at: this.chaos.elapsed(), event: 'close', nodeId: this.node.nodeId });
     this.ready = false;

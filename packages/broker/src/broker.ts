@@ -271,7 +271,14 @@ export class Broker implements ConnectionHost, ClusterHost {
     const connection = this.sessions.connections.get(clientId);
     const id = delivery.message.id;
     const session = connection?.channel.session ?? this.keeper.held.get(clientId);
-    if (!session) return this.sessions.pendingDelivery(clientId, delivery);
+    if (!session) {
+      const waiting = this.sessions.pendingDelivery(clientId, delivery);
+      if (!waiting && delivery.qos > 0) {
+        this.stats.deliveriesWithoutSession++;
+        this.log.debug({ clientId, messageId: delivery.message.id, topic: delivery.message.topic }, 'delivery for a client with no session here');
+      }
+      return waiting;
+    }
     if (id !== undefined && !session.firstSight(id)) {
       this.stats.duplicatesSkipped++; // a copy routed again (publishFromClient)
       return;

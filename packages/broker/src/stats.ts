@@ -20,6 +20,8 @@ export class BrokerStats {
   readonly proxyHeaderFailures = new Map<string, number>();
   /** Copies of a QoS 2 message, routed again after a failure, that a session already had. */
   duplicatesSkipped = 0;
+  /** Deliveries routed here for a client with no session here (handed over or ended meanwhile): another node's route covers it. */
+  deliveriesWithoutSession = 0;
   /** Flushes of changed sessions the store refused (in cluster mode: Redis unreachable). */
   sessionWriteFailures = 0;
   /** Shared-subscription messages an offline member handed to another member. */

@@ -50,6 +50,7 @@ export function createMetrics(sources: MetricSources): Registry {
   counter('roost_bytes_sent_total', 'MQTT bytes sent', () => stats.bytesSent);
   counter('roost_messages_dropped_total', 'deliveries dropped (queue overflow, oversize for the client, no shared member)', () => stats.messagesDropped);
   counter('roost_protocol_errors_total', 'connections closed for malformed or protocol-violating input', () => stats.protocolErrors);
+  counter('roost_deliveries_without_session_total', 'deliveries routed here for a client whose session is no longer (or not yet) here', () => stats.deliveriesWithoutSession);
   counter('roost_qos2_duplicates_skipped_total', 'copies of a QoS 2 message routed again after a failure that a session already had', () => stats.duplicatesSkipped);
   counter('roost_session_write_failures_total', 'session flushes the store refused (Redis unreachable); their acks were withheld', () => stats.sessionWriteFailures);
   counter('roost_shared_handed_back_total', 'shared-subscription messages an offline member handed to another member', () => stats.sharedHandedBack);
