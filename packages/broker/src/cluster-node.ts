@@ -131,7 +131,17 @@ export class ClusterNode {
   private refreshPeers(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        for (const node of await this.ports.registry.alive()) this.peers.set(node.nodeId, node);
+        const alive = await this.ports.registry.alive();
+        for (const node of alive) this.peers.set(node.nodeId, node);
+        // A peer whose heartbeat lapsed may be reaped and forgotten by another node before this
+        // one's death poll sees it: its link is dropped here too, so what waits on it fails now
+        // and is routed again after the reap (Forwarder) instead of after the link's retry budget.
+        const ids = new Set(alive.map((node) => node.nodeId));
+        for (const nodeId of [...this.peers.keys()]) {
+          if (ids.has(nodeId)) continue;
+          this.peers.delete(nodeId);
+          this.ports.transport.dropPeer(nodeId);
+        }
       } catch (error) {
         this.log.warn({ err: error }, 'node registry unavailable');
       } finally {
