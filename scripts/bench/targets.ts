@@ -42,6 +42,8 @@ export function issue4Targets(results: Results): TargetRow[] {
     row('latency at 1k msg/s: p50 within 1.5x Mosquitto', rel('latency', 'roost', 'p50_ms'), (v) => v <= 1.5, x),
     row('latency at 1k msg/s: p99 under 2 ms', get('latency', 'roost', 'p99_ms'), (v) => v < 2, (v) => `${v.toFixed(3)} ms (Mosquitto ${fmt(get('latency', 'mosquitto', 'p99_ms'))} ms)`),
     row('cross-node fan-in >= 0.5x Mosquitto single-node fan-in', ratio(get('cross-node', 'roost-cluster', 'rate'), get('fan-in', 'mosquitto', 'rate')), (v) => v >= 0.5, x),
+    // Issue #9: the forward path pushes back on publishers instead of dropping.
+    row('cross-node fan-in delivery ratio = 1.000 (nothing dropped)', get('cross-node', 'roost-cluster', 'delivery_ratio'), (v) => v === 1, (v) => v.toFixed(4)),
     retained100k(results),
   ];
 }

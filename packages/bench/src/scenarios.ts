@@ -105,6 +105,8 @@ async function runFlood(name: ScenarioName, runId: string, o: BenchOptions, shap
     published,
     expected: published * subscribers,
     lost: Math.max(0, published * subscribers - delivered),
+    // Delivered over expected, so a loss shows however small (1.000 means none).
+    delivery_ratio: published > 0 ? Math.floor((delivered / (published * subscribers)) * 10_000) / 10_000 : null,
     seconds: round3(seconds),
     publishers,
     subscribers,
