@@ -301,21 +301,24 @@ export class SessionLifecycle {
   private async handBackShared(session: Session): Promise<void> {
     const unreceived = session.unreceivedShared();
     if (unreceived.length === 0) return;
-    const taken = new Set<Delivery>();
+    let taken = 0;
     for (const delivery of unreceived) {
       // The member is back, here or (handing over) elsewhere: it gets the rest itself.
       if (session.disconnectedAt === undefined || this.handingOver.has(session.clientId)) break;
       try {
-        if (await this.redispatchShared(delivery, session.clientId)) taken.add(delivery);
+        if (!(await this.redispatchShared(delivery, session.clientId))) continue;
+        // Forgotten at once, not after the loop: a takeover that stops waiting for this
+        // hand-back saves the session without what other members took so far.
+        session.forget(new Set([delivery]));
+        this.keeper.touch(session);
+        taken++;
       } catch (error) {
         this.log.warn({ err: error, clientId: session.clientId }, 'handing a shared message back failed; it stays queued');
       }
     }
-    if (taken.size === 0) return;
-    session.forget(taken);
-    this.keeper.touch(session);
-    this.stats.sharedHandedBack += taken.size;
-    this.log.info({ clientId: session.clientId, messages: taken.size }, 'shared messages handed to other members');
+    if (taken === 0) return;
+    this.stats.sharedHandedBack += taken;
+    this.log.info({ clientId: session.clientId, messages: taken }, 'shared messages handed to other members');
   }
 
   private async redispatchShared(delivery: Delivery, leaving: string): Promise<boolean> {

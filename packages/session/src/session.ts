@@ -136,6 +136,11 @@ export class Session {
     for (const [id, inflight] of this.inflight) {
       if (inflight.phase === 'publish' && deliveries.has(inflight.delivery)) this.inflight.delete(id);
     }
+    // A hand-back forgets its messages one by one from the head: no rebuild of the queue each time.
+    while (this.queue.length > 0 && deliveries.has(this.queue.peek()!)) {
+      this.queue.shift();
+      if (deliveries.size === 1) return;
+    }
     const kept: Delivery[] = [];
     for (let next = this.queue.shift(); next; next = this.queue.shift()) if (!deliveries.has(next)) kept.push(next);
     for (const next of kept) this.queue.push(next);

@@ -32,6 +32,16 @@ test('forget removes exactly the given deliveries and keeps the queue order of t
   assert.deepEqual([...session.queue], [ds[1], ds[3]]);
 });
 
+test('forget, one delivery at a time from the head (a hand-back), keeps the rest in order', () => {
+  const session = new Session('c', 60);
+  const ds = [1, 2, 3, 4, 5].map((n) => delivery(n, n % 2 === 1));
+  for (const d of ds) session.queue.push(d);
+  session.forget(new Set([ds[0]!]));
+  session.forget(new Set([ds[2]!])); // not at the head: the general path
+  session.forget(new Set([ds[1]!, ds[3]!]));
+  assert.deepEqual([...session.queue], [ds[4]]);
+});
+
 test('firstSight: true once per message id, remembering at most RECENT_IDS_KEPT ids for RECENT_IDS_MS', () => {
   const session = new Session('c', 60);
   assert.equal(session.firstSight('a', 0), true);
