@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { generate, parser as createParser, type IConnectPacket, type Packet } from 'mqtt-packet';
 import { Session } from '@roost/session';
-import { Channel, defaultLimits, encodeWithin, type Action } from '@roost/broker';
+import { Channel, ClientPermissions, defaultLimits, encodeWithin, type Action } from '@roost/broker';
 import { anyPacket, connectPacket, encode, mutate, mutation, noise, versions, type Version } from '../helpers/mqtt-arbitraries.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
@@ -98,7 +98,10 @@ function run({ version, connect, bytes }: Case): void {
     }
     const actions = ch.handle(packet);
     if (!checkSent(actions, version, maximumPacketSize)) return;
-    const attach = actions.find((a) => a.type === 'attach');
+    const authenticate = actions.find((a) => a.type === 'authenticate');
+    const accepted = authenticate ? ch.authenticated({ outcome: 'accept', permissions: new ClientPermissions({ clientId: ch.clientId, username: undefined, provider: 'none' }) }) : [];
+    if (!checkSent(accepted, version, maximumPacketSize)) return;
+    const attach = accepted.find((a) => a.type === 'attach');
     if (attach?.type === 'attach') {
       if (!checkSent(ch.attached(new Session(attach.request.clientId, attach.request.sessionExpiry), false), version, maximumPacketSize)) return;
     }

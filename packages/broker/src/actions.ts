@@ -1,5 +1,6 @@
 import type { Packet } from 'mqtt-packet';
 import type { Message, ReasonCode, SubscriptionOptions } from '@roost/protocol';
+import type { Credentials } from './authenticator.ts';
 
 /** What CONNECT asks the broker to do with sessions before the CONNACK can be sent. */
 export interface AttachRequest {
@@ -8,6 +9,9 @@ export interface AttachRequest {
   /** Seconds, already capped to the configured maximum. */
   sessionExpiry: number;
 }
+
+/** What a denial refused: a PUBLISH, a SUBSCRIBE's filter, or a delivery to the client. */
+export type DeniedAccess = 'publish' | 'subscribe' | 'receive';
 
 /**
  * The channel's output: it never touches a socket or a store itself. The connection
@@ -21,7 +25,11 @@ export type Action =
    * `byClient`: the client asked for it (DISCONNECT), for the log of who closed.
    */
   | { type: 'close'; reasonCode: ReasonCode; reason: string; notify: boolean; byClient?: boolean }
+  /** CONNECT's credentials, for the broker's Authenticator; its decision goes to `Channel.authenticated`. */
+  | { type: 'authenticate'; credentials: Omit<Credentials, 'info'> }
   | { type: 'attach'; request: AttachRequest }
+  /** The client's rules refused it: counted and logged by the broker. */
+  | { type: 'denied'; access: DeniedAccess; topic: string }
   /** `qos2PacketId`: a QoS 2 PUBLISH's packet id, recorded with the message's id before it is routed. */
   | { type: 'publish'; message: Message; qos2PacketId?: number }
   /** Registers a filter; the SUBACK waits for it, so what is published after the SUBACK reaches it. */

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Packet } from 'mqtt-packet';
-import type { Message, SubscriptionOptions } from '@roost/protocol';
+import { ReasonCode, reasonCodeName, type Message, type SubscriptionOptions } from '@roost/protocol';
 import {
   MemoryRetainedStore,
   MemorySessionStore,
@@ -8,12 +8,14 @@ import {
   type RetainedStore,
   type SessionStore,
 } from '@roost/session';
-import type { Action } from './actions.ts';
+import type { Action, DeniedAccess } from './actions.ts';
+import { AuthChain, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.ts';
+import { ClientPermissions } from './authorizer.ts';
 import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
 import type { SharedDispatchOptions } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
-import type { ConnectionInfo } from './connection-info.ts';
+import { describeInfo, type ConnectionInfo } from './connection-info.ts';
 import { Listener } from './listener.ts';
 import type { BoundListener, ListenerSpec } from './listeners/spec.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
@@ -58,6 +60,12 @@ export class Broker implements ConnectionHost, ClusterHost {
   private readonly isOnline = (clientId: string): boolean => this.sessions.connections.has(clientId);
   private readonly cluster: ClusterNode | undefined;
   private sysTimer: NodeJS.Timeout | undefined;
+  private readonly authenticator: Authenticator;
+  /**
+   * The permissions of each gone client whose will is still due: a will is authorized as a
+   * publish of its client when it is published, perhaps after a delay.
+   */
+  private readonly willPermissions = new Map<string, ClientPermissions>();
 
   constructor(options: BrokerOptions, stores?: BrokerStores, cluster?: BrokerCluster) {
     this.options = options;
@@ -68,6 +76,9 @@ export class Broker implements ConnectionHost, ClusterHost {
     const { keeper, router, stats, log } = this;
     this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log }, this);
     this.listener = new Listener(this, this.stats, { maxConnections: options.maxConnections });
+    this.authenticator = new AuthChain(options.auth ?? { providers: [], allowAnonymous: true }, (credentials, outcome, reason) =>
+      this.recordAuth(credentials, outcome, reason),
+    );
     this.ctx = {
       limits: options.limits,
       now: Date.now,
@@ -142,8 +153,14 @@ export class Broker implements ConnectionHost, ClusterHost {
   /** Runs a broker-side action; a returned promise holds back the connection's later actions. */
   execute(connection: Connection, action: Action): Promise<unknown> | void {
     switch (action.type) {
+      case 'authenticate':
+        this.authenticate(connection, { ...action.credentials, info: connection.info });
+        return;
       case 'attach':
         this.sessions.attach(connection, action.request);
+        return;
+      case 'denied':
+        this.countDenied(connection.channel.permissions, action.access, action.topic);
         return;
       case 'publish': {
         this.stats.messagesReceived++;
@@ -181,13 +198,73 @@ export class Broker implements ConnectionHost, ClusterHost {
 
   detach(connection: Connection): void {
     this.listener.closed(connection);
+    // Before the lifecycle schedules the will (a will without delay is published at once).
+    const { channel } = connection;
+    if (channel.will && channel.permissions) this.willPermissions.set(channel.clientId, channel.permissions);
+    else if (channel.clientId) this.willPermissions.delete(channel.clientId);
     this.sessions.detach(connection);
   }
 
+  /** Asks the Authenticator about a CONNECT; its answer, now or later, goes to the connection. */
+  private authenticate(connection: Connection, credentials: Credentials): void {
+    const failed = (error: unknown) => {
+      this.log.error({ err: error, clientId: credentials.clientId }, 'authentication failed');
+      connection.authenticated({ outcome: 'deny', reasonCode: ReasonCode.ServerUnavailable, reason: 'authentication unavailable' });
+    };
+    try {
+      const decision = this.authenticator.authenticate(credentials);
+      if (decision instanceof Promise) decision.then((settled) => connection.authenticated(settled), failed);
+      else connection.authenticated(decision);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  /** Counted by provider and result; a refusal logged with who and from where, never the password. */
+  private recordAuth(credentials: Credentials, outcome: AuthOutcome, reason: string): void {
+    this.stats.countAuthOutcome(outcome.provider, outcome.result);
+    if (outcome.result === 'accepted') return;
+    this.log.info(
+      {
+        clientId: credentials.clientId,
+        username: credentials.username,
+        ...describeInfo(credentials.info),
+        provider: outcome.provider,
+        reasonCode: reasonCodeName(outcome.reasonCode),
+        reason,
+      },
+      'client refused at CONNECT',
+    );
+  }
+
+  /** Each denial counted by access; logged at debug, since a publisher may hit one per message. */
+  private countDenied(permissions: ClientPermissions | undefined, access: DeniedAccess | 'will', topic: string): void {
+    this.stats.countAuthzDenial(access);
+    const identity = permissions?.identity;
+    this.log.debug({ clientId: identity?.clientId, username: identity?.username, access, topic }, 'not authorized');
+  }
+
   publishWill(message: Message): void {
+    const origin = message.origin ?? '';
+    const permissions = this.willPermissions.get(origin);
+    this.willPermissions.delete(origin);
+    if (!this.willAllowed(permissions, message.topic)) {
+      this.countDenied(permissions, 'will', message.topic);
+      return;
+    }
     this.log.debug({ clientId: message.origin, topic: message.topic }, 'publishing will');
     if (this.cluster && message.origin) void this.cluster.ports.wills.delete(message.origin).catch(() => undefined);
     this.publish(message)?.catch((error: unknown) => this.log.warn({ err: error }, 'will publication incomplete'));
+  }
+
+  /**
+   * A will whose client's permissions this node no longer has (its session came from another
+   * node) is published only when no rules are configured.
+   */
+  private willAllowed(permissions: ClientPermissions | undefined, topic: string): boolean {
+    if (permissions) return permissions.canPublish(topic);
+    if (this.options.auth?.rules !== undefined) return false;
+    return new ClientPermissions({ clientId: '', username: undefined, provider: 'none' }).canPublish(topic);
   }
 
   /**

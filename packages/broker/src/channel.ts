@@ -1,11 +1,13 @@
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import { ProtocolError, ReasonCode, isExpired, remainingExpirySeconds, type ProtocolVersion } from '@roost/protocol';
 import type { Delivery, Session } from '@roost/session';
-import type { Action } from './actions.ts';
+import type { Action, AttachRequest } from './actions.ts';
+import type { AuthDecision } from './authenticator.ts';
+import type { ClientPermissions } from './authorizer.ts';
 import type { ChannelContext, ChannelState, HandlerState, Will } from './handler-state.ts';
 import type { OutboundTopicAliases } from './topic-aliases.ts';
 import { encodePublish } from './publish-encoder.ts';
-import { handleConnect } from './handlers/connect.ts';
+import { handleAuthenticated, handleConnect } from './handlers/connect.ts';
 import { handlePublish } from './handlers/publish.ts';
 import { handlePuback } from './handlers/puback.ts';
 import { handlePubrec } from './handlers/pubrec.ts';
@@ -34,6 +36,8 @@ export class Channel implements HandlerState {
   readonly admitted: boolean;
   /** Set when the broker assigned the id, to return it in CONNACK [MQTT-3.2.2-16]. */
   assignedClientId: string | undefined;
+  permissions: ClientPermissions | undefined;
+  attachRequest: AttachRequest | undefined;
   session: Session | undefined;
   will: Will | undefined;
   /** Effective keep alive in seconds; 0 disables the check. */
@@ -122,6 +126,11 @@ export class Channel implements HandlerState {
     return [{ type: 'close', reasonCode, reason, notify }];
   }
 
+  /** The broker's Authenticator answered the CONNECT: resolve the session, or refuse. */
+  authenticated(decision: AuthDecision): Action[] {
+    return handleAuthenticated(this, decision);
+  }
+
   /** The broker resolved the session for the CONNECT: send CONNACK, then resume. */
   attached(session: Session, sessionPresent: boolean): Action[] {
     if (this.state !== 'connecting') return [];
@@ -205,6 +214,9 @@ export class Channel implements HandlerState {
   deliver(delivery: Delivery): Action[] {
     if (this.state !== 'connected') return [];
     if (isExpired(delivery.message, this.ctx.now())) return []; // [MQTT-3.3.2-5]
+    // A filter the client may subscribe to can match topics it may not read (`a/#` past `a/secret`).
+    const { topic } = delivery.message;
+    if (!this.permissions!.canReceive(topic)) return [{ type: 'denied', access: 'receive', topic }];
     const actions: Action[] = [];
     const session = this.session!;
     if (delivery.qos === 0) {
@@ -231,6 +243,11 @@ export class Channel implements HandlerState {
     while (session.inflight.size < this.window && session.queue.length > 0) {
       const next = session.queue.shift()!;
       if (isExpired(next.message, now)) continue;
+      // Queued while the client was away, perhaps under other rules: checked as it goes out.
+      if (!this.permissions!.canReceive(next.message.topic)) {
+        actions.push({ type: 'denied', access: 'receive', topic: next.message.topic });
+        continue;
+      }
       this.sendNow(next, actions);
     }
     return actions;

@@ -1,5 +1,6 @@
 // The cluster ports the broker owns; adapters (cluster-grpc, store-redis) implement them.
 import type { Message } from '@roost/protocol';
+import type { Will } from './will.ts';
 
 export interface Peer {
   nodeId: string;
@@ -148,13 +149,13 @@ export interface SharedOwners {
 
 /** Wills of connected clients, so a surviving node can publish those of a dead node. */
 export interface WillStore {
-  set(clientId: string, will: { message: Message; delaySeconds: number; expirySeconds?: number }): Promise<void>;
+  set(clientId: string, will: Will): Promise<void>;
   delete(clientId: string): Promise<void>;
   /**
    * The will of a client, left in the store: a node that adopts a session keeps its will
    * there until it is published, so the will outlives that node too.
    */
-  get(clientId: string): Promise<{ message: Message; delaySeconds: number; expirySeconds?: number } | undefined>;
+  get(clientId: string): Promise<Will | undefined>;
   /** Takes (reads and deletes) the will of a client, so it is published once. */
-  take(clientId: string): Promise<{ message: Message; delaySeconds: number; expirySeconds?: number } | undefined>;
+  take(clientId: string): Promise<Will | undefined>;
 }

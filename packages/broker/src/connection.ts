@@ -3,6 +3,7 @@ import { generate, writeToStream, type Packet } from 'mqtt-packet';
 import { ConnackReturnCode, ReasonCode, reasonCodeName, type ProtocolVersion } from '@roost/protocol';
 import type { Delivery } from '@roost/session';
 import type { Action } from './actions.ts';
+import type { AuthDecision } from './authenticator.ts';
 import { encodeWithin } from './fit-packet.ts';
 import { Channel, type ChannelContext } from './channel.ts';
 import { describeInfo, type ConnectionInfo } from './connection-info.ts';
@@ -145,6 +146,17 @@ export class Connection implements PacketSink {
       this.write({ cmd: 'connack', sessionPresent: false, returnCode: ConnackReturnCode.UnacceptableProtocolVersion });
     }
     this.fail(ReasonCode.MalformedPacket, error.message);
+  }
+
+  /** The Authenticator's decision: accepted, the session is resolved next; refused, CONNACK and close. */
+  authenticated(decision: AuthDecision): void {
+    if (this.closed) return;
+    this.run(this.channel.authenticated(decision));
+    if (this.closed) {
+      // Packets held behind the CONNECT are never processed: release the barrier.
+      this.sessionAttached?.();
+      this.sessionAttached = undefined;
+    }
   }
 
   /** Called when the session is ready: run the CONNACK actions, then what waited behind them. */

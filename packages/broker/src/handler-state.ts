@@ -1,8 +1,10 @@
-import type { Message, ProtocolVersion } from '@roost/protocol';
+import type { ProtocolVersion } from '@roost/protocol';
 import type { Session } from '@roost/session';
-import type { Action } from './actions.ts';
+import type { Action, AttachRequest } from './actions.ts';
+import type { ClientPermissions } from './authorizer.ts';
 import type { BrokerLimits } from './options.ts';
 import type { OutboundTopicAliases } from './topic-aliases.ts';
+import type { Will } from './will.ts';
 
 // The state the packet handlers share with the channel, in a module of its own: the channel
 // imports the handlers, so the handlers must not import the channel (check:deps refuses the cycle).
@@ -14,12 +16,7 @@ export interface ChannelContext {
   assignClientId(): string;
 }
 
-/** The Will Message of the current connection and its delay (MQTT 5 3.1.3.2). */
-export interface Will {
-  message: Message;
-  delaySeconds: number;
-  expirySeconds: number | undefined;
-}
+export type { Will } from './will.ts';
 
 export type ChannelState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
 
@@ -34,6 +31,10 @@ export interface HandlerState {
   /** False when the node was at its connection limit as this connection came: CONNECT is refused. */
   readonly admitted: boolean;
   assignedClientId: string | undefined;
+  /** What the client may publish, subscribe and receive; set once CONNECT is accepted. */
+  permissions: ClientPermissions | undefined;
+  /** The session CONNECT asks for, resolved once the client is authenticated. */
+  attachRequest: AttachRequest | undefined;
   session: Session | undefined;
   will: Will | undefined;
   keepAlive: number;

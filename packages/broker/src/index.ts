@@ -10,3 +10,5 @@ export { encodeWithin } from './fit-packet.ts';
 export * from './connection-info.ts';
 export * from './listeners/spec.ts';
 export type { Connection } from './connection.ts';
+export * from './authenticator.ts';
+export * from './authorizer.ts';

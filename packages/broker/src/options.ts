@@ -1,3 +1,5 @@
+import type { AuthOptions } from './authenticator.ts';
+
 /** The pino-compatible subset of a logger the broker uses; the node package supplies pino. */
 export interface Logger {
   debug(obj: object, msg?: string): void;
@@ -38,6 +40,8 @@ export interface BrokerOptions {
   sysInterval: number;
   /** Open connections this node takes, over every listener; more are refused at CONNECT. Undefined: no limit. */
   maxConnections?: number;
+  /** Who may connect and what each client may touch; undefined: anyone, anything (but `$` publishes). */
+  auth?: AuthOptions;
 }
 
 export const defaultLimits: BrokerLimits = {

@@ -27,6 +27,20 @@ export class BrokerStats {
   /** Shared-subscription messages an offline member handed to another member. */
   sharedHandedBack = 0;
 
+  /** CONNECT decisions by provider and result (`accepted`, `bad-credentials`, `not-authorized`, …), keyed `provider/result`. */
+  readonly authOutcomes = new Map<string, number>();
+  /** PUBLISHes, SUBSCRIBE filters, deliveries and wills the client's rules refused, by access. */
+  readonly authzDenials = new Map<string, number>();
+
+  countAuthOutcome(provider: string, result: string): void {
+    const key = `${provider}/${result}`;
+    this.authOutcomes.set(key, (this.authOutcomes.get(key) ?? 0) + 1);
+  }
+
+  countAuthzDenial(access: string): void {
+    this.authzDenials.set(access, (this.authzDenials.get(access) ?? 0) + 1);
+  }
+
   countTlsHandshakeFailure(reason: string): void {
     this.tlsHandshakeFailures.set(reason, (this.tlsHandshakeFailures.get(reason) ?? 0) + 1);
   }

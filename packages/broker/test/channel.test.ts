@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import { ReasonCode } from '@roost/protocol';
 import { Session, type Delivery } from '@roost/session';
-import { Channel, defaultLimits, type Action, type BrokerLimits } from '@roost/broker';
+import { Channel, ClientPermissions, defaultLimits, type Action, type AuthDecision, type BrokerLimits } from '@roost/broker';
 
 function channel(limits: Partial<BrokerLimits> = {}, now = () => 1_000_000): Channel {
   return new Channel({ limits: { ...defaultLimits, ...limits }, now, assignClientId: () => 'assigned-1' });
@@ -14,9 +14,21 @@ function connectPacket(overrides: Partial<IConnectPacket> = {}): IConnectPacket 
   return { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'c1', clean: true, keepalive: 30, ...overrides };
 }
 
+/** What the broker's Authenticator answers when no provider is configured. */
+function acceptAnyone(clientId: string): AuthDecision {
+  return { outcome: 'accept', permissions: new ClientPermissions({ clientId, username: undefined, provider: 'none' }) };
+}
+
+/** CONNECT, accepted: the actions that follow the Authenticator's decision. */
+function authenticated(ch: Channel, packet: IConnectPacket): Action[] {
+  const actions = ch.handle(packet);
+  assert.equal(actions[0]?.type, 'authenticate');
+  return ch.authenticated(acceptAnyone(ch.clientId));
+}
+
 /** CONNECT and attach a fresh session; returns the CONNACK actions. */
 function connected(ch: Channel, overrides: Partial<IConnectPacket> = {}): Action[] {
-  const actions = ch.handle(connectPacket(overrides));
+  const actions = authenticated(ch, connectPacket(overrides));
   const attach = actions.find((a) => a.type === 'attach');
   assert.ok(attach && attach.type === 'attach');
   return ch.attached(new Session(attach.request.clientId, attach.request.sessionExpiry), false);
@@ -70,7 +82,7 @@ test('[MQTT-3.1.3-8] v3.1.1 empty client id with clean session 0 gets CONNACK 0x
 
 test('[MQTT-3.2.2-2] session present is reported when the session was resumed', () => {
   const ch = channel();
-  const actions = ch.handle(connectPacket({ clean: false }));
+  const actions = authenticated(ch, connectPacket({ clean: false }));
   assert.equal(actions[0]?.type, 'attach');
   const [connack] = sent(ch.attached(new Session('c1', 60), true));
   assert.equal((connack as { sessionPresent: boolean }).sessionPresent, true);
@@ -128,7 +140,7 @@ test('[MQTT-4.4.0-1] resumption resends unacknowledged PUBLISH with DUP and PUBR
   first.handle({ cmd: 'pubrec', messageId: p2!.messageId! });
 
   const second = channel();
-  second.handle(connectPacket({ clean: false, properties: { sessionExpiryInterval: 60 } }));
+  authenticated(second, connectPacket({ clean: false, properties: { sessionExpiryInterval: 60 } }));
   const resent = sent(second.attached(session, true)).slice(1);
   assert.deepEqual(resent.map((p) => [p.cmd, p.messageId, (p as IPublishPacket).dup]), [
     ['publish', p1!.messageId, true],

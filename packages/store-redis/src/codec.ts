@@ -3,6 +3,7 @@
 // of meaning needs a new SCHEMA_VERSION and a reader for the old one.
 import type { Message, MessageProperties, QoS } from '@roost/protocol';
 import type { Delivery, Inflight } from '@roost/session';
+import type { Will } from '@roost/broker';
 
 export const SCHEMA_VERSION = 1;
 
@@ -36,12 +37,6 @@ interface StoredWill {
   expirySeconds?: number;
 }
 
-/** A will as the broker hands it over: the message, its Will Delay Interval and the session's expiry. */
-export interface Will {
-  message: Message;
-  delaySeconds: number;
-  expirySeconds?: number;
-}
 
 interface StoredInflight {
   /** Position in send order: a hash keeps no order, resumption needs it [MQTT-4.6.0-1]. */

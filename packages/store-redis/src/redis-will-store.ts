@@ -8,7 +8,8 @@
 // `take` is one GETDEL (Redis >= 6.2): of two nodes racing to publish a will, one gets it.
 import type { Cluster, Redis } from 'ioredis';
 import type { WillStore } from '@roost/broker';
-import { decodeWill, encodeWill, type Will } from './codec.ts';
+import type { Will } from '@roost/broker';
+import { decodeWill, encodeWill } from './codec.ts';
 import { guard } from './errors.ts';
 
 type RedisClient = Redis | Cluster;

@@ -8,6 +8,7 @@ import {
 } from '@roost/protocol';
 import { NEVER_EXPIRES } from '@roost/session';
 import type { Action } from '../actions.ts';
+import type { AuthDecision } from '../authenticator.ts';
 import type { HandlerState, Will } from '../handler-state.ts';
 import { OutboundTopicAliases } from '../topic-aliases.ts';
 import { hasMalformedCharacters, malformedProperty, repeatedProperty } from '../decoded-checks.ts';
@@ -49,7 +50,30 @@ export function handleConnect(ch: HandlerState, packet: IConnectPacket): Action[
   }
   ch.will = packet.will ? willFrom(ch, packet) : undefined;
   ch.state = 'connecting';
-  return [{ type: 'attach', request: { clientId, cleanStart: packet.clean ?? true, sessionExpiry: ch.grantedSessionExpiry } }];
+  ch.attachRequest = { clientId, cleanStart: packet.clean ?? true, sessionExpiry: ch.grantedSessionExpiry };
+  const password = typeof packet.password === 'string' ? Buffer.from(packet.password) : packet.password;
+  return [{ type: 'authenticate', credentials: { clientId, username: packet.username, password } }];
+}
+
+/**
+ * The broker's Authenticator decided: accepted, the session is resolved next (CONNACK follows
+ * in `attached`); refused, CONNACK carries the reason [MQTT-3.2.2-6].
+ */
+export function handleAuthenticated(ch: HandlerState, decision: AuthDecision): Action[] {
+  const request = ch.attachRequest;
+  if (ch.state !== 'connecting' || request === undefined) return [];
+  ch.attachRequest = undefined;
+  switch (decision.outcome) {
+    case 'accept':
+      ch.permissions = decision.permissions;
+      ch.username = decision.permissions.identity.username;
+      return [{ type: 'attach', request }];
+    case 'deny':
+      return refuse(ch, decision.reasonCode, decision.reason);
+    case 'continue':
+      // No provider starts an AUTH exchange yet; one that tried is a server fault, not the client's.
+      return refuse(ch, ReasonCode.ImplementationSpecificError, 'enhanced authentication is not implemented');
+  }
 }
 
 function validateConnect(

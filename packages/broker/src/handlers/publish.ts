@@ -8,7 +8,7 @@ import { ack } from './acks.ts';
 
 /**
  * PUBLISH from the client, as a pipeline of small steps:
- * resolve alias → validate → check the inbound window → route → acknowledge.
+ * resolve alias → validate → authorize → check the inbound window → route → acknowledge.
  */
 export function handlePublish(ch: HandlerState, packet: IPublishPacket): Action[] {
   const topic = resolveTopicAlias(ch, packet);
@@ -22,6 +22,7 @@ export function handlePublish(ch: HandlerState, packet: IPublishPacket): Action[
   if (packet.properties?.subscriptionIdentifier !== undefined) {
     throw new ProtocolError(ReasonCode.ProtocolError, 'PUBLISH from a client with a subscription identifier'); // [MQTT-3.3.4-6]
   }
+  if (!ch.permissions!.canPublish(topic)) return refusePublish(ch, packet, topic);
   const session = ch.session!;
   // A resend of a QoS 2 message already received (not yet released) is routed again under the
   // id it got on first receipt: its first routing may have been cut short by a node's death,
@@ -71,4 +72,18 @@ function refusePayload(ch: HandlerState, packet: IPublishPacket): Action[] {
   if (packet.qos === 0) throw new ProtocolError(ReasonCode.PayloadFormatInvalid, 'payload is not valid UTF-8');
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
   return [{ type: 'send', packet: ack(ch.version, cmd, packet.messageId!, ReasonCode.PayloadFormatInvalid) }];
+}
+
+/**
+ * A topic the client may not publish to: v5 is told by the ack's reason code; v3 has none, so
+ * the message is acknowledged and dropped, as Mosquitto does. QoS 0 is dropped either way.
+ */
+function refusePublish(ch: HandlerState, packet: IPublishPacket, topic: string): Action[] {
+  const actions: Action[] = [{ type: 'denied', access: 'publish', topic }];
+  if (packet.qos === 0) return actions;
+  const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
+  // A v5 PUBREC of 0x80 or more ends the QoS 2 exchange; a v3 one is followed by PUBREL,
+  // answered as for an unknown packet id.
+  actions.push({ type: 'send', packet: ack(ch.version, cmd, packet.messageId!, ReasonCode.NotAuthorized) });
+  return actions;
 }

@@ -21,8 +21,14 @@ export function handleSubscribe(ch: HandlerState, packet: ISubscribePacket): Act
   const granted: number[] = [];
   const registrations: Action[] = [];
   const retained: Action[] = [];
+  const denied: Action[] = [];
   for (const subscription of packet.subscriptions) {
-    const code = subscriptionCode(ch, subscription);
+    let code = subscriptionCode(ch, subscription);
+    // A shared subscription is authorized on its inner filter; v3.1.1 has one failure code [MQTT-3.9.3-1].
+    if (code <= ReasonCode.GrantedQoS2 && !ch.permissions!.canSubscribe(subscription.topic)) {
+      code = ch.version === 5 ? ReasonCode.NotAuthorized : SubackFailureV3;
+      denied.push({ type: 'denied', access: 'subscribe', topic: subscription.topic });
+    }
     granted.push(code);
     if (code > ReasonCode.GrantedQoS2) continue;
     const options = optionsFrom(subscription, code as QoS, subscriptionId);
@@ -39,7 +45,7 @@ export function handleSubscribe(ch: HandlerState, packet: ISubscribePacket): Act
   // Every filter takes effect before the SUBACK, as if each had its own SUBSCRIBE [MQTT-3.8.4-5]:
   // a client that publishes after the SUBACK must get its message on any of them. Retained
   // messages follow the SUBACK [MQTT-3.8.4-1].
-  return [...registrations, { type: 'send', packet: suback }, ...retained];
+  return [...registrations, ...denied, { type: 'send', packet: suback }, ...retained];
 }
 
 function subscriptionCode(ch: HandlerState, subscription: ISubscription): number {

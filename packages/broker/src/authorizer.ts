@@ -1,0 +1,98 @@
+import { parseSharedFilter } from '@roost/topics';
+
+/** Who a client is once authenticated: what its rules are compiled for. */
+export interface ClientIdentity {
+  readonly clientId: string;
+  /** Undefined for an anonymous client. */
+  readonly username: string | undefined;
+  /** The provider that accepted the client (`anonymous` when none was asked). */
+  readonly provider: string;
+}
+
+export type Access = 'read' | 'write';
+
+/** One client's rules, compiled once from a rule source for its identity. Pure and synchronous. */
+export interface ClientRules {
+  /** Whether the client may read (receive) or write (publish) this topic name. */
+  allowsTopic(access: Access, topic: string): boolean;
+  /**
+   * Whether the client may subscribe to this filter (already stripped of `$share/{group}/`).
+   * A filter allowed here may still match topics `allowsTopic` refuses: each delivery of
+   * those is checked (ClientPermissions.canReceive).
+   */
+  allowsFilter(filter: string): boolean;
+}
+
+/**
+ * Where rules come from (an ACL file; later Redis, token claims). The broker owns this port;
+ * adapters in packages/auth implement it.
+ */
+export interface RuleSource {
+  readonly name: string;
+  /** Changes on every reload: rules compiled under an older generation are compiled again. */
+  readonly generation: number;
+  compile(identity: ClientIdentity): ClientRules;
+}
+
+/** A receive cache this large is dropped and started again, so a client reading many topics stays bounded. */
+const RECEIVE_CACHE_LIMIT = 4096;
+
+/**
+ * What one client may do, as the packet handlers ask it: publish, subscribe, receive. The rules
+ * are compiled at CONNECT and again after their source reloads; receive decisions are cached per
+ * topic, so a fan-out to many subscribers under an ACL costs a map lookup each.
+ */
+export class ClientPermissions {
+  readonly identity: ClientIdentity;
+  private readonly source: RuleSource | undefined;
+  private rules: ClientRules | undefined;
+  private generation = 0;
+  private readonly receiveCache = new Map<string, boolean>();
+
+  /** Without a source every topic is allowed, except publishing to `$` topics. */
+  constructor(identity: ClientIdentity, source?: RuleSource) {
+    this.identity = identity;
+    this.source = source;
+    this.compiled();
+  }
+
+  /** Topics starting with `$` are the server's ($SYS): no client publishes there [MQTT-4.7.2-1]. */
+  canPublish(topic: string): boolean {
+    if (topic.charCodeAt(0) === DOLLAR) return false;
+    const rules = this.compiled();
+    return rules === undefined || rules.allowsTopic('write', topic);
+  }
+
+  /** A shared subscription is authorized on its inner filter. */
+  canSubscribe(filter: string): boolean {
+    const rules = this.compiled();
+    if (rules === undefined) return true;
+    return rules.allowsFilter(parseSharedFilter(filter)?.filter ?? filter);
+  }
+
+  canReceive(topic: string): boolean {
+    const rules = this.compiled();
+    if (rules === undefined) return true;
+    let allowed = this.receiveCache.get(topic);
+    if (allowed === undefined) {
+      allowed = rules.allowsTopic('read', topic);
+      if (this.receiveCache.size >= RECEIVE_CACHE_LIMIT) this.receiveCache.clear();
+      this.receiveCache.set(topic, allowed);
+    }
+    return allowed;
+  }
+
+  /** The rules for the source's current generation: a reload applies to connected clients too. */
+  private compiled(): ClientRules | undefined {
+    const { source } = this;
+    if (source === undefined) return undefined;
+    if (this.rules === undefined || this.generation !== source.generation) {
+      this.generation = source.generation;
+      this.rules = source.compile(this.identity);
+      this.receiveCache.clear();
+    }
+    return this.rules;
+  }
+}
+
+const DOLLAR = 0x24;
