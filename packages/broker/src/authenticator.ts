@@ -68,9 +68,9 @@ export class AuthChain implements Authenticator {
 
   authenticate(credentials: Credentials): AuthDecision | Promise<AuthDecision> {
     const { providers, allowAnonymous } = this.options;
-    // No provider: the embedded broker stays open, names are labels only (a warning says so at start).
-    if (providers.length === 0) return this.accept(credentials, 'none', credentials.username);
-    if (credentials.username === undefined && credentials.password === undefined) {
+    // No provider verifies a user name, so none selects a user's rules: every client is anonymous
+    // (the embedded broker stays open; a warning says so at start).
+    if (providers.length === 0 || (credentials.username === undefined && credentials.password === undefined)) {
       if (allowAnonymous) return this.accept(credentials, 'anonymous', undefined);
       return this.deny(credentials, 'anonymous', ReasonCode.NotAuthorized, 'anonymous clients are not allowed');
     }

@@ -19,6 +19,11 @@ export interface Config {
   /** Names of the listeners that require a PROXY header (ROOST_PROXY_PROTOCOL). */
   proxyProtocol: ReadonlySet<string>;
   maxConnections: number | undefined;
+  /** ROOST_PASSWORD_FILE; undefined: no provider. */
+  passwordFile: string | undefined;
+  aclFile: string | undefined;
+  /** Whether clients without a user name get in; defaults to true only when no provider is configured. */
+  allowAnonymous: boolean;
   /** Problems worth a warning at start that do not stop it (an unknown ROOST_* variable). */
   warnings: string[];
   httpPort: number;
@@ -69,6 +74,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const warnings = unknownVariables(env, SETTINGS.map((s) => s.env));
   const on = { mqtt: true, tls: tls !== undefined, ws: get('wsPort') !== undefined, wss: wssPort !== undefined };
   for (const name of proxyProtocol) if (!on[name as keyof typeof on]) warnings.push(`ROOST_PROXY_PROTOCOL names the ${name} listener, which is off`);
+  const passwordFile = get<string | undefined>('passwordFile');
+  const allowAnonymousSetting = get<string | undefined>('allowAnonymous');
+  const allowAnonymous = allowAnonymousSetting === undefined ? passwordFile === undefined : allowAnonymousSetting === 'true';
+  if (!allowAnonymous && passwordFile === undefined) warnings.push('ROOST_ALLOW_ANONYMOUS=false without ROOST_PASSWORD_FILE: every client is refused');
   return {
     mqttPort: get('mqttPort'),
     host: get('host'),
@@ -79,6 +88,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     wsPath,
     proxyProtocol,
     maxConnections: get('maxConnections'),
+    passwordFile,
+    aclFile: get('aclFile'),
+    allowAnonymous,
     warnings,
     httpPort: get('httpPort'),
     nodeId: get('nodeId'),

@@ -77,6 +77,20 @@ export function createMetrics(sources: MetricSources): Registry {
   counter('roost_connections_over_limit_total', 'connections refused at CONNECT because the node was at ROOST_MAX_CONNECTIONS', () => stats.connectionsOverLimit);
   counter('roost_connection_setup_timeouts_total', 'sockets closed because their PROXY header, TLS handshake or WebSocket upgrade took longer than the CONNECT timeout', () => stats.setupTimeouts);
   labelledCounter('roost_tls_handshake_failures_total', 'failed TLS handshakes by reason', 'reason', stats.tlsHandshakeFailures);
+  new Counter({
+    name: 'roost_auth_total',
+    help: 'CONNECT decisions by provider (password-file, anonymous, none) and result (accepted, bad-credentials, not-authorized, error)',
+    labelNames: ['provider', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, count] of stats.authOutcomes) {
+        const slash = key.indexOf('/');
+        this.inc({ provider: key.slice(0, slash), result: key.slice(slash + 1) }, count);
+      }
+    },
+  });
+  labelledCounter('roost_authz_denials_total', 'what the ACL refused, by access: publish, subscribe (per filter), receive (per delivery), will', 'access', stats.authzDenials);
 
   const transport = sources.transport;
   if (transport) {

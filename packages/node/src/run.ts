@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createBroker, type BoundListener, type Broker, type Logger } from '@roost/broker';
+import { createAuth, type NodeAuth } from './auth.ts';
 import type { Config } from './config.ts';
 import type { ClusterParts } from './cluster.ts';
 import { createHttpServer } from './http-server.ts';
@@ -43,11 +44,13 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   let parts: ClusterParts | undefined;
   let broker: Broker | undefined;
   let bound: BoundListener[] | undefined;
+  let auth: NodeAuth | undefined;
   try {
+    auth = createAuth(config, logger);
     // Loaded only in cluster mode: ioredis, gRPC and the proto cost an embedded node ~17 MiB at rest.
     parts = mode === 'cluster' ? (await import('./cluster.ts')).createClusterParts(config, logger) : undefined;
     const created = createBroker(
-      { nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval, maxConnections: config.maxConnections },
+      { nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval, maxConnections: config.maxConnections, auth: auth.options },
       parts?.stores,
       parts?.cluster,
     );
@@ -64,6 +67,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
     // Nothing of a failed start may keep the process up: it exits with the cause.
     if (bound === undefined) await broker?.stop().catch(() => undefined);
     await parts?.close();
+    auth?.close();
     if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
     throw error;
   }
@@ -80,6 +84,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
       logger.info({}, 'draining');
       await node.stop();
       await parts?.close();
+      auth?.close();
       if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
       logger.info({}, 'stopped');
     })();

@@ -66,7 +66,9 @@ export function handleAuthenticated(ch: HandlerState, decision: AuthDecision): A
   switch (decision.outcome) {
     case 'accept':
       ch.permissions = decision.permissions;
-      ch.username = decision.permissions.identity.username;
+      // A provider may name the client otherwise (a certificate's CN); an anonymous one keeps its claim, for the logs.
+      const { username } = decision.permissions.identity;
+      if (username !== undefined) ch.username = username;
       return [{ type: 'attach', request }];
     case 'deny':
       return refuse(ch, decision.reasonCode, decision.reason);
