@@ -30,7 +30,10 @@ test('the edge process serves MQTT, probes and metrics, and drains on SIGTERM wi
     });
     child.on('close', () => reject(new Error(`exited early: ${stdout}`)));
   });
-  const line = JSON.parse(stdout.split('\n')[0]!) as { node: string; mqttPort: number; level: number };
+  const lines = stdout.split('\n').filter((text) => text.startsWith('{')).map((text) => JSON.parse(text) as { node: string; mqttPort: number; level: number; msg: string });
+  // With no password file the node is open, and says so before it listens.
+  assert.ok(lines.some((entry) => entry.level === 40 && entry.msg.startsWith('no authentication configured')), stdout);
+  const line = lines.find((entry) => entry.msg === 'roost listening')!;
   assert.equal(line.node, 'edge-test');
   assert.equal(line.mqttPort, mqttPort);
 
