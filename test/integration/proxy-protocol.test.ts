@@ -88,7 +88,7 @@ test('a v2 header with a verified certificate\'s CN, split across segments down 
   const { connack, socket } = await exchange(splitBytes(Buffer.concat([header, connectBytes(clientId)]), [1, 3, 7, 1, 20]));
   assert.ok(connack);
   const line = connectedLine(clientId);
-  assert.equal(line?.remote, '2001:db8::7:50002');
+  assert.equal(line?.remote, '[2001:db8::7]:50002', 'an IPv6 address in brackets, its port after them');
   assert.equal(line?.certCN, 'sensor-12');
   await destroySocket(socket);
 });
@@ -99,6 +99,26 @@ test('LOCAL (a health check) keeps the socket\'s own address', async () => {
   assert.ok(connack);
   assert.equal(connectedLine(clientId)?.remote, `127.0.0.1:${localPort}`);
   await destroySocket(socket);
+});
+
+test('a close without CONNECT (check-send-proxy\'s LOCAL header then FIN, a port scan\'s bare connect) is logged at debug; a client\'s close at info', async () => {
+  for (const [target, bytes] of [[port, proxyV2({ command: 'local' })], [plainPort, Buffer.alloc(0)]] as const) {
+    const socket = await openSocket(target);
+    const remote = `127.0.0.1:${socket.localPort}`;
+    const closed = once(socket, 'close');
+    socket.end(bytes);
+    await closed;
+    const line = await log.next((e) => e.msg === 'connection closed' && e.fields.remote === remote);
+    assert.equal(line.level, 'debug', `${line.fields.listener}: ${JSON.stringify(line)}`);
+    assert.equal(line.fields.closedBy, 'client');
+  }
+
+  const clientId = unique('closes');
+  const client = await exchange([Buffer.concat([proxyV2({ command: 'local' }), connectBytes(clientId)])]);
+  assert.ok(client.connack);
+  await destroySocket(client.socket);
+  const clientLine = await log.next((e) => e.msg === 'connection closed' && e.fields.clientId === clientId);
+  assert.equal(clientLine.level, 'info');
 });
 
 test('a TLS listener with PROXY: the header, then the handshake on the same socket; the address from the header, the certificate from the handshake', async () => {

@@ -39,9 +39,14 @@ function freezeCertificate(peer: PeerCertificate | undefined): PeerCertificate |
 
 /** The fields of a log line that say who a client is: its address and certificate identity. */
 export function describeInfo(info: ConnectionInfo): Record<string, unknown> {
-  const fields: Record<string, unknown> = { listener: info.listener, remote: `${info.remoteAddress}:${info.remotePort}` };
+  const fields: Record<string, unknown> = { listener: info.listener, remote: formatRemote(info.remoteAddress, info.remotePort) };
   const peer = info.tls?.peerCertificate;
   if (peer?.subjectCN !== undefined) fields.certCN = peer.subjectCN;
   if (peer?.fingerprint256 !== undefined) fields.certFingerprint = peer.fingerprint256;
   return fields;
+}
+
+/** `address:port`, an IPv6 address in brackets (RFC 3986 §3.2.2): `2001:db8::7:50002` reads as eight groups, not an address and a port. */
+export function formatRemote(address: string | undefined, port: number | undefined): string {
+  return address?.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

@@ -59,6 +59,8 @@ export class Connection implements PacketSink {
   readonly openedAt = Date.now();
   closed = false;
   private connectedAt = 0;
+  /** A CONNECT arrived (accepted or not): the close is then a client's, logged at info. */
+  private connectReceived = false;
   private readingPaused = false;
 
   /** `admitted` false: the node is at its connection limit, and the CONNECT is refused. */
@@ -105,8 +107,11 @@ export class Connection implements PacketSink {
   onPacket(packet: Packet): void {
     if (this.closed) return;
     this.host.countIn(0, packet);
-    // Later packets are decoded in the version this CONNECT announces.
-    if (packet.cmd === 'connect') this.reader.mode = decodeModeOf(packet);
+    if (packet.cmd === 'connect') {
+      // Later packets are decoded in the version this CONNECT announces.
+      this.reader.mode = decodeModeOf(packet);
+      this.connectReceived = true;
+    }
     if (this.order.holdsPackets) this.order.then(() => this.process(packet));
     else this.process(packet);
   }
@@ -318,18 +323,19 @@ export class Connection implements PacketSink {
     // end() flushes what was written (CONNACK refusals, DISCONNECT); destroy if the peer never reads.
     setTimeout(() => this.stream.destroy(), 1000).unref();
     this.host.detach(this);
-    this.host.log.info(
-      {
-        clientId: this.clientId || undefined,
-        ...describeInfo(this.info),
-        closedBy: by,
-        // 0x00 is named Success first; on a close it means a normal disconnection.
-        reasonCode: reasonCode === undefined ? undefined : reasonCode === ReasonCode.NormalDisconnection ? 'NormalDisconnection' : reasonCodeName(reasonCode),
-        reason,
-        connectedMs: this.connectedAt === 0 ? undefined : Date.now() - this.connectedAt,
-      },
-      'connection closed',
-    );
+    const fields = {
+      clientId: this.clientId || undefined,
+      ...describeInfo(this.info),
+      closedBy: by,
+      // 0x00 is named Success first; on a close it means a normal disconnection.
+      reasonCode: reasonCode === undefined ? undefined : reasonCode === ReasonCode.NormalDisconnection ? 'NormalDisconnection' : reasonCodeName(reasonCode),
+      reason,
+      connectedMs: this.connectedAt === 0 ? undefined : Date.now() - this.connectedAt,
+    };
+    // A socket that never sent CONNECT (a load balancer's health check, a port scan) is not a
+    // client yet: at info, health checks every few seconds would bury the clients' lines.
+    if (this.connectReceived) this.host.log.info(fields, 'connection closed');
+    else this.host.log.debug(fields, 'connection closed');
   }
 }
 

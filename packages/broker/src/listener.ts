@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ReasonCode } from '@roost/protocol';
 import { Connection, type ConnectionHost } from './connection.ts';
-import { connectionInfo, type ConnectionInfo } from './connection-info.ts';
+import { connectionInfo, formatRemote, type ConnectionInfo } from './connection-info.ts';
 import { openKind } from './listeners/kinds.ts';
 import { proxyProtocolPrelude } from './listeners/proxy-prelude.ts';
 import { ListenerError, type BoundListener, type ListenerKind, type ListenerSpec, type Prelude } from './listeners/spec.ts';
@@ -159,7 +159,7 @@ export class Listener {
       if (now - unready.openedAt <= connectDeadline) continue;
       this.unready.delete(socket);
       this.stats.setupTimeouts++;
-      this.host.log.info({ listener: unready.listener, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'closing: connection set-up (PROXY header, TLS handshake, WebSocket upgrade) not done in time');
+      this.host.log.info({ listener: unready.listener, remote: formatRemote(socket.remoteAddress, socket.remotePort) }, 'closing: connection set-up (PROXY header, TLS handshake, WebSocket upgrade) not done in time');
       unready.abort?.abort();
       socket.destroy();
     }

@@ -1,7 +1,7 @@
 // The pre-MQTT stage of a listener behind a proxy (ROOST_PROXY_PROTOCOL): reads the PROXY header
 // off the raw socket, then hands the listener the client's real address, the TLS identity the
 // header's TLVs carry, and the bytes read past the header.
-import type { TlsInfo } from '../connection-info.ts';
+import { formatRemote, type TlsInfo } from '../connection-info.ts';
 import type { Logger } from '../options.ts';
 import type { BrokerStats } from '../stats.ts';
 import { ProxyHeaderReader, type ProxyHeader, type ProxyHeaderFailure } from './proxy-protocol.ts';
@@ -46,7 +46,7 @@ export function proxyProtocolPrelude({ log, stats }: ProxyPreludeContext): Prelu
         finish();
         stats.countProxyHeaderFailure(reason);
         // At the deadline the listener's sweep has logged the closing already.
-        if (reason !== 'timeout') log.info({ listener: info.listener, remote: `${info.remoteAddress}:${info.remotePort}`, reason, detail }, 'PROXY header refused');
+        if (reason !== 'timeout') log.info({ listener: info.listener, remote: formatRemote(info.remoteAddress, info.remotePort), reason, detail }, 'PROXY header refused');
         reject(new ProxyHeaderError(reason, detail));
       };
       const onData = (chunk: Buffer) => {

@@ -1,6 +1,6 @@
 import { createServer, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { connectionInfo, type ConnectionInfo, type TlsInfo } from '../connection-info.ts';
+import { connectionInfo, formatRemote, type ConnectionInfo, type TlsInfo } from '../connection-info.ts';
 import { CertificateFiles } from './certificate-files.ts';
 import { ListenerError, type KindContext, type ListenerKind, type ListenerSpec } from './spec.ts';
 
@@ -36,7 +36,7 @@ export function tlsKind(spec: ListenerSpec, context: KindContext): ListenerKind 
     const entry = handshaking.get(key);
     handshaking.delete(key);
     stats.countTlsHandshakeFailure(reason);
-    const remote = entry ? `${entry.info.remoteAddress}:${entry.info.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`;
+    const remote = entry ? formatRemote(entry.info.remoteAddress, entry.info.remotePort) : formatRemote(socket.remoteAddress, socket.remotePort);
     log.info({ listener: spec.name, remote, reason, detail }, 'TLS handshake failed');
     socket.destroy();
   };

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import type { ConnectionInfo } from '../connection-info.ts';
+import { formatRemote, type ConnectionInfo } from '../connection-info.ts';
 import type { KindContext, ListenerKind, ListenerSpec } from './spec.ts';
 import { WebSocketStream } from './websocket-stream.ts';
 
@@ -37,7 +37,7 @@ export function wsKind(spec: ListenerSpec, context: KindContext, inner: Listener
 
   const refuse = (socket: Duplex, req: IncomingMessage, status: number, reason: string) => {
     const entry = upgrading.get(socket);
-    log.info({ listener: spec.name, remote: entry && `${entry.info.remoteAddress}:${entry.info.remotePort}`, path: req.url, status, reason }, 'WebSocket upgrade refused');
+    log.info({ listener: spec.name, remote: entry && formatRemote(entry.info.remoteAddress, entry.info.remotePort), path: req.url, status, reason }, 'WebSocket upgrade refused');
     const body = `${reason}\n`;
     socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   };
