@@ -493,12 +493,17 @@ test(
   () => chaosRun(1),
 );
 
-// TODO(#9): in about 1 run in 8 a plain subscriber still misses 2-4 QoS 2 messages published
-// together while it was reconnecting after its node died (and, rarer, one reaches two group
-// members). Until that is found the level runs in every suite and prints its counts, but its
-// failure is reported as a todo rather than failing the suite; it is not counted as passed.
+// TODO(#9): in a third to half of the runs here, a message published in the ~10 ms before the kill of the
+// node holding its subscribers reaches no plain subscriber, or reaches two group members.
+// Likely cause (not yet fixed): a QoS 2 PUBLISH is written to a connected subscriber's socket
+// before the session write that records its packet id is durable; a node killed in that gap
+// leaves a stored session without the in-flight record, so the resumed session reuses the
+// packet id the client still holds awaiting PUBREL (the client then drops the new message as
+// a duplicate, or MQTT.js hands it the old one), and a shared message with no durable owner
+// record is offered to another member. Until the write waits for that durability, the level
+// runs in every suite and prints its counts, its failure reported as a todo (not a pass).
 test(
   `[MQTT-4.3.3-10] chaos, QoS 2: through a SIGKILL every few seconds, every completed message reaches every persistent subscriber and the shared group exactly once (seed ${SEED})`,
-  { timeout: 150_000, todo: 'a rare QoS 2 loss while a subscriber reconnects after its node died (#9)' },
+  { timeout: 150_000, todo: 'a QoS 2 message sent in the moment before its node is killed can be lost, or reach two group members (#9)' },
   () => chaosRun(2),
 );
