@@ -1,7 +1,8 @@
 // Dependencies point one way (STYLE.md): each workspace may depend only on layers below it.
 // Checks package.json dependencies and every import in src/ against the allowed order, and
 // that no files of a workspace import each other in a cycle (type-only imports count: a cycle
-// of types is still two modules that cannot be understood apart).
+// of types is still two modules that cannot be understood apart); and that scripts/ imports
+// nothing from test/ (tests may use scripts/lib, not the other way).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
@@ -73,8 +74,15 @@ function fileCycles(files: string[]): string[][] {
   for (const file of files) if (!state.has(file)) visit(file);
   return cycles;
 }
+// Tests may use scripts/lib (certificates); the scripts never reach into test/.
+for (const file of sources(join(root, 'scripts'))) {
+  for (const match of readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
+    if (resolve(dirname(file), match[1]!).startsWith(join(root, 'test') + '/')) problems.push(`${file.slice(root.length)} imports ${match[1]}: scripts do not depend on test/`);
+  }
+}
+
 if (problems.length > 0) {
   console.error(problems.join('\n'));
   process.exit(1);
 }
-console.log(`dependency order ok: ${layers.join(' <- ')}; no import cycles between files`);
+console.log(`dependency order ok: ${layers.join(' <- ')}; no import cycles between files; scripts import nothing from test/`);

@@ -8,7 +8,7 @@ import { createConnection, createServer, type AddressInfo, type Socket } from 'n
 import { connect as tlsConnect } from 'node:tls';
 import { ProxyHeaderReader, type ProxyHeaderResult } from '../../packages/broker/src/listeners/proxy-protocol.ts';
 import { startHaproxy } from '../helpers/haproxy.ts';
-import { TestCa, type IssuedCert } from '../helpers/certs.ts';
+import { TestCa, type IssuedCert } from '../../scripts/lib/certs.ts';
 
 interface Received {
   result: ProxyHeaderResult;

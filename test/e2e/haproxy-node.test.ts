@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { generate } from 'mqtt-packet';
 import { connect, end, Inbox, unique } from '../helpers/clients.ts';
-import { TestCa } from '../helpers/certs.ts';
+import { TestCa } from '../../scripts/lib/certs.ts';
 import { startHaproxy, type Haproxy } from '../helpers/haproxy.ts';
 import { openSocket } from '../helpers/raw-socket.ts';
 import { freePort } from '../helpers/redis.ts';

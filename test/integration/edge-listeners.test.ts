@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { TestCa, type IssuedCert } from '../helpers/certs.ts';
+import { TestCa, type IssuedCert } from '../../scripts/lib/certs.ts';
 import { connect, end, unique } from '../helpers/clients.ts';
 import mqtt from 'mqtt';
 

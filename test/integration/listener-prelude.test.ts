@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { generate, parser as createParser, type Packet } from 'mqtt-packet';
 import type { Prelude } from '@roost/broker';
-import { TestCa } from '../helpers/certs.ts';
+import { TestCa } from '../../scripts/lib/certs.ts';
 import { unique } from '../helpers/clients.ts';
 import { RecordingLogger, startListening, type ListeningBroker } from '../helpers/listeners.ts';
 

@@ -9,7 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import fc from 'fast-check';
 import { generate } from 'mqtt-packet';
 import { createBroker, defaultLimits, type Broker } from '@roost/broker';
-import { TestCa } from '../helpers/certs.ts';
+import { TestCa } from '../../scripts/lib/certs.ts';
 import { connect, end, Inbox, unique } from '../helpers/clients.ts';
 import { RecordingLogger } from '../helpers/listeners.ts';
 import { PP2, proxyV1, proxyV2, sslTlv, tlv } from '../helpers/proxy-header.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { promisify } from 'node:util';
 import type { TlsSettings } from '@roost/broker';
-import { TestCa, type IssuedCert } from '../helpers/certs.ts';
+import { TestCa, type IssuedCert } from '../../scripts/lib/certs.ts';
 import { connect, end, Inbox, unique } from '../helpers/clients.ts';
 import { RecordingLogger, startListening, type ListeningBroker } from '../helpers/listeners.ts';
 

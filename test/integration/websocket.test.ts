@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { generate, parser as createParser, type Packet } from 'mqtt-packet';
 import { WebSocket } from 'ws';
-import { TestCa } from '../helpers/certs.ts';
+import { TestCa } from '../../scripts/lib/certs.ts';
 import { connect, end, Inbox, unique } from '../helpers/clients.ts';
 import { RecordingLogger, startListening, type ListeningBroker } from '../helpers/listeners.ts';
 import { closedWithin, destroySocket, openSocket, writePieces } from '../helpers/raw-socket.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseBrokerUrl } from '../src/client.ts';
 import { runScenario } from '../src/scenarios.ts';
-import { TestCa } from '../../../test/helpers/certs.ts';
+import { TestCa } from '../../../scripts/lib/certs.ts';
 import { RecordingLogger, startListening, type ListeningBroker } from '../../../test/helpers/listeners.ts';
 import { benchOptions } from './helpers.ts';
 

@@ -1,5 +1,6 @@
-// Certificates made for a test with Debian's openssl CLI: a CA, server and client
-// certificates signed by it, each as PEM files in a fresh temporary directory.
+// Certificates made with Debian's openssl CLI for a test or a bench:compare run: a CA, server
+// and client certificates signed by it, each as PEM files in a fresh temporary directory.
+// Shared by test/ and scripts/, it imports nothing of either (scripts never import test/).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
