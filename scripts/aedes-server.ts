@@ -1,9 +1,12 @@
 // Aedes for bench:compare: in memory, or (AEDES_REDIS_URL set) its Redis cluster mode with
-// aedes-persistence-redis and mqemitter-redis, so several processes form one broker.
+// aedes-persistence-redis and mqemitter-redis, so several processes form one broker; with
+// AEDES_WS_PORT also MQTT over WebSocket on /mqtt (the ws library, as Aedes' docs show it).
 // Prints one JSON line once it listens: {"msg":"aedes listening","port":...,"pid":...}.
+import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { Aedes } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 
 const require = createRequire(import.meta.url);
 const port = Number(process.env.AEDES_PORT ?? 0);
@@ -27,6 +30,16 @@ server.listen(port, '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`${JSON.stringify({ msg: 'aedes listening', port: typeof address === 'object' && address ? address.port : port, pid: process.pid })}\n`);
 });
-const stop = () => server.close(() => broker.close(() => process.exit(0)));
+const wsPort = process.env.AEDES_WS_PORT;
+const http = createHttpServer();
+if (wsPort) {
+  const websockets = new WebSocketServer({ server: http, path: '/mqtt', perMessageDeflate: false, handleProtocols: (offered: Set<string>) => (offered.has('mqtt') ? 'mqtt' : false) });
+  websockets.on('connection', (socket, req) => broker.handle(createWebSocketStream(socket), req));
+  http.listen(Number(wsPort), '127.0.0.1');
+}
+const stop = () => {
+  http.close();
+  server.close(() => broker.close(() => process.exit(0)));
+};
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -1,30 +1,44 @@
 // `npm run bench:compare`: starts each broker on free loopback ports (Roost single-node, a
 // Roost 2-node cluster with Redis, Mosquitto, Aedes in memory and in Redis mode), runs the
 // same roost-bench scenarios against each in one run, and writes docs/benchmarks.md with
-// tables and SVG charts (docs/bench/), every figure also as a ratio against Mosquitto.
-// `--only id,id` runs just those rows of the plan (Mosquitto's included) and merges them into
-// the last run's docs/bench/results.json; `--report-only` re-renders from it.
+// tables and SVG charts (docs/bench/), every figure also as a ratio against Mosquitto (the TLS
+// and WebSocket fan-in: against Roost's plain fan-in). The TLS and WebSocket rows run on broker
+// processes started with those listeners, with a CA and server certificate made for the run.
+// `--only id,id` runs just those rows of the plan (Mosquitto's included, and the rows their
+// ratios are taken against) and merges them into the last run's docs/bench/results.json;
+// `--report-only` re-renders from it.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runScenario, parseOptions, type BenchResult } from '../packages/bench/src/index.ts';
-import { startAedes, startAedesRedis, startMosquitto, startRoost, startRoostCluster, startRoostCluster3, type RunningBroker } from './bench/brokers.ts';
+import { startAedes, startAedesRedis, startAedesWs, startMosquitto, startMosquittoTls, startRoost, startRoostCluster, startRoostCluster3, startRoostEdge, type RunningBroker, type ServerCertificate, type Transport } from './bench/brokers.ts';
 import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
 import { writeReport, type Environment, type Results } from './bench/report.ts';
+import { TestCa } from './lib/certs.ts';
 
 const root = new URL('..', import.meta.url);
-const BROKERS: Array<{ name: string; kind: 'single' | 'cluster'; start: () => Promise<RunningBroker> }> = [
-  { name: 'mosquitto', kind: 'single', start: startMosquitto },
-  { name: 'roost', kind: 'single', start: startRoost },
-  { name: 'aedes', kind: 'single', start: startAedes },
+
+interface BrokerEntry {
+  name: string;
+  kind: 'single' | 'cluster';
+  start: () => Promise<RunningBroker>;
+  /** The process for the TLS and WebSocket rows, with the listeners it has of those. */
+  edge?: { transports: Transport[]; start: (cert: ServerCertificate) => Promise<RunningBroker> };
+}
+
+const BROKERS: BrokerEntry[] = [
+  { name: 'mosquitto', kind: 'single', start: startMosquitto, edge: { transports: ['tls'], start: startMosquittoTls } },
+  { name: 'roost', kind: 'single', start: startRoost, edge: { transports: ['tls', 'ws'], start: startRoostEdge } },
+  { name: 'aedes', kind: 'single', start: startAedes, edge: { transports: ['ws'], start: startAedesWs } },
   { name: 'roost-cluster', kind: 'cluster', start: startRoostCluster },
   { name: 'aedes-redis', kind: 'cluster', start: startAedesRedis },
   { name: 'roost-cluster-3', kind: 'cluster', start: startRoostCluster3 },
 ];
 
-function applies(run: PlannedRun, broker: { name: string; kind: 'single' | 'cluster' }, only: Set<string> | undefined): boolean {
+function applies(run: PlannedRun, broker: BrokerEntry, only: Set<string> | undefined): boolean {
   if (run.reuse || (only && !only.has(run.id))) return false;
+  if (run.transport && !broker.edge?.transports.includes(run.transport)) return false;
   // The three-node cluster is there for the SUBSCRIBE latency row only.
   if (run.brokers === 'subscribe') return ['mosquitto', 'roost', 'roost-cluster-3'].includes(broker.name);
   if (broker.name === 'roost-cluster-3') return false;
@@ -33,8 +47,11 @@ function applies(run: PlannedRun, broker: { name: string; kind: 'single' | 'clus
   return run.brokers === broker.kind;
 }
 
-function argsFor(run: PlannedRun, broker: RunningBroker): string[] {
-  const args = ['--scenario', run.scenario, '--url', broker.url, '--label', broker.name, '--duration', String(FLOOD_SECONDS), '--timeout', '60', '--pid', String(broker.pid)];
+function argsFor(run: PlannedRun, broker: RunningBroker, cert: ServerCertificate | undefined): string[] {
+  const url = run.transport ? broker.transportUrls?.[run.transport] : broker.url;
+  if (!url) throw new Error(`${broker.name} has no ${run.transport} listener`);
+  const args = ['--scenario', run.scenario, '--url', url, '--label', broker.name, '--duration', String(FLOOD_SECONDS), '--timeout', '60', '--pid', String(broker.pid)];
+  if (run.transport === 'tls') args.push('--ca', cert!.caFile);
   if (run.scenario === 'idle' && broker.metricsUrl) args.push('--http', broker.metricsUrl);
   if (run.scenario === 'cross-node' || run.acrossNodes) args.push('--pub-url', broker.url, '--sub-url', broker.secondUrl!);
   return [...args, ...run.args];
@@ -56,24 +73,41 @@ function packageVersion(path: string): string {
 
 const FRESH_SETTLE_MS = 2_000;
 
-async function measure(run: PlannedRun, broker: RunningBroker): Promise<BenchResult | { failed: string }> {
+async function measure(run: PlannedRun, broker: RunningBroker, cert?: ServerCertificate): Promise<BenchResult | { failed: string }> {
   try {
-    return await runScenario(run.scenario as BenchResult['scenario'], parseOptions(argsFor(run, broker)));
+    return await runScenario(run.scenario as BenchResult['scenario'], parseOptions(argsFor(run, broker, cert)));
   } catch (error) {
     return { failed: (error as Error).message };
   }
 }
 
-async function started(entry: (typeof BROKERS)[number], environment: Environment): Promise<RunningBroker | undefined> {
+async function started(name: string, start: () => Promise<RunningBroker>, environment: Environment): Promise<RunningBroker | undefined> {
   try {
-    const broker = await entry.start();
-    environment.settings[entry.name] = broker.settings;
+    const broker = await start();
+    environment.settings[name] = broker.settings;
     return broker;
   } catch (error) {
-    process.stderr.write(`cannot start ${entry.name}: ${(error as Error).message}\n`);
-    environment.settings[entry.name] = `did not start: ${(error as Error).message}`;
+    process.stderr.write(`cannot start ${name}: ${(error as Error).message}\n`);
+    environment.settings[name] = `did not start: ${(error as Error).message}`;
     return undefined;
   }
+}
+
+/** Runs `runs` one after another on one broker process started for them. */
+async function onOneProcess(name: string, start: () => Promise<RunningBroker>, runs: PlannedRun[], results: Results, environment: Environment, cert?: ServerCertificate): Promise<void> {
+  if (runs.length === 0) return;
+  const broker = await started(name, start, environment);
+  if (!broker) return;
+  try {
+    for (const run of runs) record(results, run, broker.name, await measure(run, broker, cert));
+  } finally {
+    await broker.stop();
+  }
+}
+
+/** The runs whose rows `only` names, and those their ratios are taken against (same run). */
+function withBaselines(only: Set<string>): Set<string> {
+  return new Set([...only, ...PLAN.filter((run) => only.has(run.id) && run.baseline).map((run) => run.baseline!)]);
 }
 
 function record(results: Results, run: PlannedRun, name: string, result: BenchResult | { failed: string }): void {
@@ -105,29 +139,29 @@ async function main(only: Set<string> | undefined): Promise<void> {
     elapsedS: 0,
   };
   const results: Results = {};
-  for (const entry of BROKERS) {
-    const runs = PLAN.filter((run) => applies(run, entry, only));
-    if (runs.length === 0) continue;
-    process.stderr.write(`\n== ${entry.name}\n`);
-    for (const run of runs.filter((r) => r.fresh)) {
-      const broker = await started(entry, environment);
-      if (!broker) break;
-      try {
-        await delay(FRESH_SETTLE_MS);
-        record(results, run, entry.name, await measure(run, broker));
-      } finally {
-        await broker.stop();
+  const ca = PLAN.some((run) => run.transport && (!only || only.has(run.id))) ? new TestCa('Roost Bench CA') : undefined;
+  const cert = ca && { caFile: ca.caFile, ...ca.server('roost-bench-server') };
+  try {
+    for (const entry of BROKERS) {
+      const runs = PLAN.filter((run) => applies(run, entry, only));
+      if (runs.length === 0) continue;
+      process.stderr.write(`\n== ${entry.name}\n`);
+      for (const run of runs.filter((r) => r.fresh)) {
+        const broker = await started(entry.name, entry.start, environment);
+        if (!broker) break;
+        try {
+          await delay(FRESH_SETTLE_MS);
+          record(results, run, entry.name, await measure(run, broker));
+        } finally {
+          await broker.stop();
+        }
       }
+      await onOneProcess(entry.name, entry.start, runs.filter((r) => !r.fresh && !r.transport), results, environment);
+      const edge = runs.filter((r) => r.transport);
+      if (entry.edge && cert) await onOneProcess(`${entry.name} (TLS/WebSocket rows)`, () => entry.edge!.start(cert), edge, results, environment, cert);
     }
-    const shared = runs.filter((r) => !r.fresh);
-    if (shared.length === 0) continue;
-    const broker = await started(entry, environment);
-    if (!broker) continue;
-    try {
-      for (const run of shared) record(results, run, entry.name, await measure(run, broker));
-    } finally {
-      await broker.stop();
-    }
+  } finally {
+    ca?.remove();
   }
   for (const run of PLAN) if (run.reuse && results[run.reuse]) results[run.id] = results[run.reuse]!;
   environment.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -151,5 +185,5 @@ if (process.argv.includes('--report-only')) {
   writeReport(root, environment, results);
 } else {
   const index = process.argv.indexOf('--only');
-  await main(index > 0 ? new Set(process.argv[index + 1]!.split(',')) : undefined);
+  await main(index > 0 ? withBaselines(new Set(process.argv[index + 1]!.split(','))) : undefined);
 }

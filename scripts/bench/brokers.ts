@@ -1,6 +1,8 @@
 // The brokers bench:compare measures, each started on free loopback ports and stopped after:
 // Roost single-node, a Roost 2-node cluster on its own redis-server, Mosquitto (from PATH)
-// with a generated config, Aedes in memory, and Aedes in Redis mode on two processes.
+// with a generated config, Aedes in memory, and Aedes in Redis mode on two processes; for the
+// TLS and WebSocket rows, Roost with tls and ws listeners, Mosquitto with a TLS listener and
+// Aedes over ws, all with one server certificate made for the run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +28,19 @@ export interface RunningBroker {
   /** Roost: that process's /metrics, for the heap split of the idle scenario. */
   metricsUrl?: string;
   settings: string;
+  /** The TLS and WebSocket listeners' URLs (mqtts://, ws://…/mqtt), on the edge variants. */
+  transportUrls?: Partial<Record<Transport, string>>;
   stop(): Promise<void>;
+}
+
+/** How the TLS and WebSocket rows reach a broker, besides plain TCP. */
+export type Transport = 'tls' | 'ws';
+
+/** The server certificate every TLS listener of a run presents (for 127.0.0.1), and its CA. */
+export interface ServerCertificate {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -106,6 +120,29 @@ export async function startRoost(): Promise<RunningBroker> {
   return { name: 'roost', url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, metricsUrl: `http://127.0.0.1:${httpPort}/metrics`, settings, stop: () => stopped(child) };
 }
 
+/** Roost as above with its tls listener (the run's certificate, other TLS settings default) and a ws listener on /mqtt. */
+export async function startRoostEdge(cert: ServerCertificate): Promise<RunningBroker> {
+  const [tlsPort, wsPort] = [await freePort(), await freePort()];
+  const env = { ROOST_TLS_PORT: String(tlsPort), ROOST_TLS_CERT_FILE: cert.certFile, ROOST_TLS_KEY_FILE: cert.keyFile, ROOST_WS_PORT: String(wsPort) };
+  const { child, port, httpPort } = await roostNode(env);
+  try {
+    await waitForPort(tlsPort, child, 'roost tls listener');
+    await waitForPort(wsPort, child, 'roost ws listener');
+  } catch (error) {
+    await stopped(child);
+    throw error;
+  }
+  return {
+    name: 'roost',
+    url: `mqtt://127.0.0.1:${port}`,
+    transportUrls: { tls: `mqtts://127.0.0.1:${tlsPort}`, ws: `ws://127.0.0.1:${wsPort}/mqtt` },
+    pid: child.pid!,
+    metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
+    settings: 'as roost, plus ROOST_TLS_PORT with ROOST_TLS_CERT_FILE/ROOST_TLS_KEY_FILE (no client certificates, TLSv1.2 minimum, Node\'s default ciphers) and ROOST_WS_PORT (path /mqtt)',
+    stop: () => stopped(child),
+  };
+}
+
 async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'roost-bench-redis-'));
@@ -162,23 +199,49 @@ export function startRoostCluster3(): Promise<RunningBroker> {
   return nodesOnRedis('roost-cluster-3', 'three edge nodes on one redis-server (no persistence), as roost otherwise', roostNode, roostClusterEnv, 3);
 }
 
+const MOSQUITTO_SETTINGS = ['allow_anonymous true', `max_queued_messages ${MAX_QUEUED}`, 'persistence false', 'log_dest none'];
+
 export async function startMosquitto(): Promise<RunningBroker> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'roost-bench-mosquitto-'));
-  const config = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', `max_queued_messages ${MAX_QUEUED}`, 'persistence false', 'log_dest none'].join('\n');
-  writeFileSync(join(dir, 'mosquitto.conf'), `${config}\n`);
-  const child = started('mosquitto', ['-c', join(dir, 'mosquitto.conf')]);
-  await waitForPort(port, child, 'mosquitto');
-  return {
-    name: 'mosquitto',
+  const config = [`listener ${port} 127.0.0.1`, ...MOSQUITTO_SETTINGS];
+  return mosquittoWith(config, [port], {
     url: `mqtt://127.0.0.1:${port}`,
-    pid: child.pid!,
-    settings: `mosquitto.conf: ${config.split('\n').slice(1).join('; ')} (max_inflight_messages default 20)`,
-    stop: async () => {
-      await stopped(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    settings: `mosquitto.conf: ${MOSQUITTO_SETTINGS.join('; ')} (max_inflight_messages default 20)`,
+  });
+}
+
+/**
+ * Mosquitto as above with a second listener, TLS with the run's certificate (its WebSocket
+ * listener does not open on these machines: the rows compare Aedes over ws instead).
+ */
+export async function startMosquittoTls(cert: ServerCertificate): Promise<RunningBroker> {
+  const [port, tlsPort] = [await freePort(), await freePort()];
+  // Started as root, Mosquitto drops to its own user before it reads the key, which then sits
+  // in a directory only root may read.
+  const asRoot = process.getuid?.() === 0 ? ['user root'] : [];
+  const tls = [`listener ${tlsPort} 127.0.0.1`, `certfile ${cert.certFile}`, `keyfile ${cert.keyFile}`];
+  return mosquittoWith([`listener ${port} 127.0.0.1`, ...tls, ...MOSQUITTO_SETTINGS, ...asRoot], [port, tlsPort], {
+    url: `mqtt://127.0.0.1:${port}`,
+    transportUrls: { tls: `mqtts://127.0.0.1:${tlsPort}` },
+    settings: `as mosquitto, plus a TLS listener (certfile, keyfile; TLS settings default)${asRoot.length > 0 ? '; user root' : ''}`,
+  });
+}
+
+async function mosquittoWith(config: string[], ports: number[], broker: Pick<RunningBroker, 'url' | 'settings' | 'transportUrls'>): Promise<RunningBroker> {
+  const dir = mkdtempSync(join(tmpdir(), 'roost-bench-mosquitto-'));
+  writeFileSync(join(dir, 'mosquitto.conf'), `${config.join('\n')}\n`);
+  const child = started('mosquitto', ['-c', join(dir, 'mosquitto.conf')]);
+  const stop = async () => {
+    await stopped(child);
+    rmSync(dir, { recursive: true, force: true });
   };
+  try {
+    for (const port of ports) await waitForPort(port, child, 'mosquitto');
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { name: 'mosquitto', ...broker, pid: child.pid!, stop };
 }
 
 async function aedesProcess(env: Record<string, string>, children: ChildProcess[] = []): Promise<{ child: ChildProcess; port: number }> {
@@ -192,6 +255,26 @@ async function aedesProcess(env: Record<string, string>, children: ChildProcess[
 export async function startAedes(): Promise<RunningBroker> {
   const { child, port } = await aedesProcess({});
   return { name: 'aedes', url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, settings: 'Aedes.createBroker() defaults: in-memory persistence and mqemitter', stop: () => stopped(child) };
+}
+
+/** Aedes in memory with a WebSocket server beside its TCP one (scripts/aedes-server.ts). */
+export async function startAedesWs(): Promise<RunningBroker> {
+  const wsPort = await freePort();
+  const { child, port } = await aedesProcess({ AEDES_WS_PORT: String(wsPort) });
+  try {
+    await waitForPort(wsPort, child, 'aedes ws');
+  } catch (error) {
+    await stopped(child);
+    throw error;
+  }
+  return {
+    name: 'aedes',
+    url: `mqtt://127.0.0.1:${port}`,
+    transportUrls: { ws: `ws://127.0.0.1:${wsPort}/mqtt` },
+    pid: child.pid!,
+    settings: 'as aedes, plus the ws library\'s WebSocketServer on /mqtt (subprotocol mqtt, no compression), each socket through createWebSocketStream into broker.handle',
+    stop: () => stopped(child),
+  };
 }
 
 export function startAedesRedis(): Promise<RunningBroker> {

@@ -1,6 +1,8 @@
 // What bench:compare runs: each row is one roost-bench scenario with its options, the
-// brokers it applies to, and the figure that goes in the table (with the Mosquitto figure
-// its ratio is taken against).
+// brokers it applies to, and the figure that goes in the table (with the figure its ratio is
+// taken against: Mosquitto's, or for the TLS and WebSocket fan-in Roost's own over plain TCP).
+import type { Transport } from './brokers.ts';
+
 export type Better = 'higher' | 'lower';
 
 export interface PlannedRun {
@@ -22,8 +24,15 @@ export interface PlannedRun {
   metric: string;
   unit: string;
   better: Better;
-  /** The Mosquitto run whose figure is the denominator (default this run's own). */
+  /** The run whose figure is the denominator (default this run's own). */
   baseline?: string;
+  /** The broker of that run whose figure is the denominator (default mosquitto). */
+  baselineBroker?: string;
+  /**
+   * Every connection over TLS or WebSocket: run on the brokers that have such a listener, on
+   * a process started with it (Roost tls and ws, Mosquitto tls, Aedes ws).
+   */
+  transport?: Transport;
   /** Extra columns shown in the table. */
   columns: string[];
   /** Not run again: the figures come from that run's results. */
@@ -52,4 +61,8 @@ export const PLAN: PlannedRun[] = [
   { id: 'retained', title: 'Retained lookup: wildcard subscribe over 10000 retained topics', scenario: 'retained', args: ['--count', '10000'], brokers: 'all', metric: 'lookup_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
   { id: 'retained-100k', title: 'Retained lookup over 100000 retained topics, Roost cluster (target < 1 s)', scenario: 'retained', args: ['--count', '100000', '--timeout', '120'], brokers: 'roost-cluster', metric: 'lookup_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
   { id: 'session', title: 'Session resume: reconnect and drain 5000 QoS 1 messages queued offline', scenario: 'session', args: ['--count', '5000'], brokers: 'all', metric: 'drain_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
+  // Issue #10: TLS and WebSocket, on broker processes with those listeners.
+  { id: 'tls-connect', title: 'TLS connection set-up: 10000 TLS handshakes and CONNECTs (500 in flight), vs Mosquitto\'s TLS listener', scenario: 'idle', args: ['--count', '10000', '--window', '500', '--timeout', '180'], brokers: 'single', transport: 'tls', metric: 'connect_ms', unit: 'ms', better: 'lower', columns: ['rate', 'p50_ms', 'p99_ms'] },
+  { id: 'tls-fan-in', title: 'TLS fan-in QoS 0 (10 publishers -> 1 wildcard subscriber, every connection over TLS), vs Roost\'s plain fan-in', scenario: 'fan-in', args: [], brokers: 'single', transport: 'tls', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'ws-fan-in', title: 'WebSocket fan-in QoS 0 (10 publishers -> 1 wildcard subscriber, every connection over ws), vs Roost\'s plain fan-in', scenario: 'fan-in', args: [], brokers: 'single', transport: 'ws', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
 ];

@@ -1,9 +1,9 @@
 // docs/benchmarks.md and docs/bench/*.svg from one bench:compare run: a table per scenario
-// with every broker's figure and its ratio against Mosquitto from the same run, bar charts,
-// the targets of issues #4 and #13, the machine, versions and settings.
+// with every broker's figure and its ratio against Mosquitto (or the row's baseline) from the
+// same run, bar charts, the targets of issues #4, #13 and #10, the machine, versions and settings.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { PLAN, FLOOD_SECONDS, type PlannedRun } from './plan.ts';
-import { FLAT_RUNS, figure, fmt, growthFit, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
+import { FLAT_RUNS, figure, fmt, growthFit, issue10Targets, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
 
 export type RunResult = Record<string, unknown>;
 /** run id -> broker name -> result line (or {failed}). */
@@ -27,7 +27,13 @@ const BROKER_ORDER = ['mosquitto', 'roost', 'aedes', 'roost-cluster', 'aedes-red
 const COLORS: Record<string, string> = { mosquitto: '#6b7280', roost: '#d97706', aedes: '#2563eb', 'roost-cluster': '#b45309', 'aedes-redis': '#1e40af', 'roost-cluster-3': '#92400e' };
 
 function baselineOf(results: Results, run: PlannedRun): number | undefined {
-  return figure(results[run.baseline ?? run.id]?.mosquitto, run.metric);
+  return figure(results[run.baseline ?? run.id]?.[run.baselineBroker ?? 'mosquitto'], run.metric);
+}
+
+/** `x Mosquitto`, `x Mosquitto qos1`, `x Roost fan-in`: what a row's ratios are against. */
+function baselineLabel(run: PlannedRun): string {
+  const broker = run.baselineBroker ?? 'mosquitto';
+  return `x ${broker[0]!.toUpperCase()}${broker.slice(1)}${run.baseline ? ` ${run.baseline}` : ''}`;
 }
 
 function fmtRatio(value: number | undefined): string {
@@ -40,7 +46,7 @@ function brokersOf(results: Results, run: PlannedRun): string[] {
 
 function table(results: Results, run: PlannedRun): string {
   const base = baselineOf(results, run);
-  const header = ['broker', `${run.metric} (${run.unit})`, `x Mosquitto${run.baseline ? ` ${run.baseline}` : ''} (${run.better} is better)`, ...run.columns, 'errors'];
+  const header = ['broker', `${run.metric} (${run.unit})`, `${baselineLabel(run)} (${run.better} is better)`, ...run.columns, 'errors'];
   const rows = brokersOf(results, run).map((name) => {
     const result = results[run.id]![name]!;
     if (typeof result.failed === 'string') return [name, `failed: ${result.failed}`, '–', ...run.columns.map(() => '–'), '–'];
@@ -62,7 +68,8 @@ function chart(results: Results, run: PlannedRun): string {
     const value = figure(results[run.id]![name], run.metric);
     return value === undefined ? [] : [{ name, value }];
   });
-  if (run.baseline && base !== undefined && !bars.some((b) => b.name === 'mosquitto')) bars.unshift({ name: `mosquitto (${run.baseline})`, value: base });
+  // The baseline comes from another row: its bar goes first, named by that row.
+  if (run.baseline && base !== undefined) bars.unshift({ name: `${run.baselineBroker ?? 'mosquitto'} (${run.baseline})`, value: base });
   const width = 720;
   const labelWidth = 170;
   const barArea = width - labelWidth - 190;
@@ -168,6 +175,28 @@ const WHERE_MEMORY_GOES: string[] = [
   '**Cluster node.** Its live heap per connection is close to the embedded one (+2.7 KB per connection used after 10000 connects), but with 500 CONNECTs in flight, each waiting on Redis round trips, their garbage survives scavenges and the old generation grows: heap total 23 -> 137 MiB in one run. RSS per connection therefore depends on how fast the connects go (6.5-12.6 KB over five runs with the 2 MiB semi-space, 22.8 KB with Node\'s default). V8\'s `--optimize-for-size` brought it to 4.3-4.6 KB, but in two same-run comparisons it cut fan-in from 1.41-1.43x to 0.97-0.98x Mosquitto and QoS 1 from 0.85-0.98x to 0.72-0.80x, so it is not used; fewer allocations per cluster CONNECT is the way left.',
 ];
 
+/** What the TLS and WebSocket rows say, with this run's figures where a claim rests on one. */
+function tlsAndWebSocket(results: Results): string[] {
+  const get = (id: string, broker: string, key: string) => figure(results[id]?.[broker], key);
+  const rate = (v: number | undefined) => (v === undefined ? '–' : fmt(Math.round(v)));
+  const pct = (v: number | undefined) => (v === undefined ? '–' : `${Math.round(Math.abs(1 - v) * 100)}%`);
+  const keeps = (id: string, broker: string) => ratio(get(id, broker, 'rate'), get('fan-in', broker, 'rate'));
+  const tlsRoost = keeps('tls-fan-in', 'roost');
+  const tlsMosquitto = keeps('tls-fan-in', 'mosquitto');
+  const wsRoost = keeps('ws-fan-in', 'roost');
+  const wsAedes = keeps('ws-fan-in', 'aedes');
+  return [
+    '### TLS and WebSocket',
+    '',
+    'The TLS and WebSocket rows run on broker processes started for them with those listeners: Roost with `tls` and `ws` (as `npm start`, ROOST_TLS_* and ROOST_WS_PORT), Mosquitto with a plain and a TLS listener, Aedes with the `ws` library\'s server in front of `broker.handle`. All present one EC P-256 server certificate made for the run with openssl (scripts/lib/certs.ts), which roost-bench verifies against the run\'s CA (`--tls --ca`); WebSocket rows connect to `ws://…/mqtt` with the subprotocol `mqtt`. Debian\'s Mosquitto 2.0.11 fails to open a WebSocket listener on these machines, so the WebSocket rows compare Roost against Aedes over ws and against its own plain TCP.',
+    '',
+    `- **TLS set-up is bound by the handshakes on two cores.** Each broker and the load generator do public-key work for every connection (ECDHE and an ECDSA signature on the broker, verification in the client), so set-up runs at ${rate(get('tls-connect', 'roost', 'rate'))} connections/s for Roost and ${rate(get('tls-connect', 'mosquitto', 'rate'))}/s for Mosquitto, against ${rate(get('idle', 'roost', 'rate'))}/s and ${rate(get('idle', 'mosquitto', 'rate'))}/s over plain TCP. Roost\'s handshake is Node\'s OpenSSL plus a JavaScript TLSSocket per connection; that per-connection work on top of OpenSSL, against Mosquitto\'s C loop, is where a gap to Mosquitto would come from (not profiled). The bench client shares the same two cores and is the same for both brokers. Session resumption would shorten handshakes, but the bench opens fresh connections on purpose.`,
+    `- **TLS once connections are up:** Roost over TLS keeps ${fmtRatio(tlsRoost)} of its plain fan-in (${pct(tlsRoost)} ${tlsRoost !== undefined && tlsRoost > 1 ? 'above' : 'below'}), Mosquitto ${fmtRatio(tlsMosquitto)} of its own.${tlsRoost !== undefined && tlsMosquitto !== undefined && tlsRoost > tlsMosquitto ? ' Encryption is a small part of Roost\'s cost per message, next to routing in JavaScript; on Mosquitto\'s cheaper plain path it weighs more.' : ''}`,
+    `- **WebSocket:** Roost over ws keeps ${fmtRatio(wsRoost)} of its plain fan-in, Aedes over ws ${fmtRatio(wsAedes)} of its own. Framing costs Roost less than the rest of the message path, which is the same on both; a ratio above 1.00x is within this machine\'s run-to-run variation, not an advantage.`,
+    '- One run each; repeat before reading more than about 5% into a ratio (`npm run bench:compare -- --only tls-connect,tls-fan-in,ws-fan-in` reruns these rows and the plain fan-in they are compared with).',
+  ];
+}
+
 function notes(results: Results): string[] {
   const lines: string[] = [];
   for (const run of PLAN) {
@@ -221,6 +250,12 @@ export function writeReport(root: URL, env: Environment, results: Results): void
     ...targetRows(issue13Targets(results)),
     '',
     ...WHERE_MEMORY_GOES,
+    '',
+    '## Targets of issue #10 (TLS and WebSocket)',
+    '',
+    ...targetRows(issue10Targets(results)),
+    '',
+    ...tlsAndWebSocket(results),
     '',
     '## Targets of issue #4 (Roost)',
     '',

@@ -1,6 +1,7 @@
-// The targets tables of docs/benchmarks.md: issue #4 (throughput, latency, retained) and
-// issue #13 (memory per connection and at rest, connect cost, cross-node latency), each row
-// computed from one bench:compare run's results.
+// The targets tables of docs/benchmarks.md: issue #4 (throughput, latency, retained), issue
+// #13 (memory per connection and at rest, connect cost, cross-node latency) and issue #10 (TLS
+// and WebSocket against Mosquitto's TLS listener, Roost's plain TCP and Aedes over ws), each
+// row computed from one bench:compare run's results.
 import type { Results, RunResult } from './report.ts';
 
 export interface TargetRow {
@@ -100,5 +101,26 @@ export function issue13Targets(results: Results): TargetRow[] {
     row('cross-node latency at 1k msg/s: p50 <= 2x single-node p50', ratio(crossP50, singleP50), (v) => v <= 2, (v) => `${x(v)} (${fmt(crossP50)} ms vs ${fmt(singleP50)} ms)`, 'the path adds a second broker process, a gRPC hop (HTTP/2, protobuf) and a batch per event-loop turn, all on the same 2 cores; not profiled further'),
     row('cross-node latency at 1k msg/s: p99 <= 3 ms', get('cross-node-latency', 'roost-cluster', 'p99_ms'), (v) => v <= 3, (v) => `${v.toFixed(3)} ms`),
     row(`flat cost per connection at 1k, 5k, 19k (1k and 5k within ${FLAT_SPREAD}x of 19k)`, spread, (v) => v <= FLAT_SPREAD, (v) => `${flat.map((f) => fmt(f)).join(' / ')} bytes at 1k / 5k / 10k / 19k; ${x(v)} of 19k at most${slope}`, 'what a node touches once (heap pages, young generation) is spread over fewer connections'),
+  ];
+}
+
+export function issue10Targets(results: Results): TargetRow[] {
+  const get = (id: string, broker: string, key: string) => figure(results[id]?.[broker], key);
+  const setup = (broker: string) => get('tls-connect', broker, 'connect_ms');
+  const plainFanIn = get('fan-in', 'roost', 'rate');
+  const vsPlain = (id: string) => (v: number) => `${x(v)} (${fmt(get(id, 'roost', 'rate'))} vs ${fmt(plainFanIn)} msg/s)`;
+  const wsRoost = get('ws-fan-in', 'roost', 'rate');
+  const wsAedes = get('ws-fan-in', 'aedes', 'rate');
+  return [
+    row(
+      '10k TLS connection set-ups <= 1.0x Mosquitto\'s time (its TLS listener)',
+      ratio(setup('roost'), setup('mosquitto')),
+      (v) => v <= 1,
+      (v) => `${x(v)} (${fmt(setup('roost'))} ms vs ${fmt(setup('mosquitto'))} ms)`,
+      'handshake-bound on 2 cores shared with the bench client; see "TLS and WebSocket"',
+    ),
+    row('TLS fan-in QoS 0 >= 0.9x Roost\'s plain fan-in', ratio(get('tls-fan-in', 'roost', 'rate'), plainFanIn), (v) => v >= 0.9, vsPlain('tls-fan-in'), 'see "TLS and WebSocket"'),
+    row('WebSocket fan-in QoS 0 >= 0.8x Roost\'s plain fan-in', ratio(wsRoost, plainFanIn), (v) => v >= 0.8, vsPlain('ws-fan-in'), 'see "TLS and WebSocket"'),
+    row('WebSocket fan-in QoS 0 ahead of Aedes over WebSocket', ratio(wsRoost, wsAedes), (v) => v > 1, (v) => `${x(v)} (${fmt(wsRoost)} vs ${fmt(wsAedes)} msg/s)`),
   ];
 }
