@@ -16,6 +16,7 @@ import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-nod
 import type { SharedDispatchOptions } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
 import { describeInfo, type ConnectionInfo } from './connection-info.ts';
+import { DurableSends } from './durable-sends.ts';
 import { Listener } from './listener.ts';
 import type { BoundListener, ListenerSpec } from './listeners/spec.ts';
 import type { BrokerOptions, ListenOptions, Logger } from './options.ts';
@@ -60,6 +61,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   private readonly isOnline = (clientId: string): boolean => this.sessions.connections.has(clientId);
   private readonly cluster: ClusterNode | undefined;
   private sysTimer: NodeJS.Timeout | undefined;
+  private readonly durableSends = new DurableSends();
   private readonly authenticator: Authenticator;
   /**
    * The permissions of each gone client whose will is still due: a will is authorized as a
@@ -361,6 +363,12 @@ export class Broker implements ConnectionHost, ClusterHost {
       return;
     }
     if (connection) {
+      if (this.cluster && delivery.qos === 2) {
+        const actions = connection.channel.deliver(delivery);
+        this.keeper.touch(connection.channel.session!);
+        this.durableSends.after(connection, actions, this.keeper.flushed());
+        return;
+      }
       connection.deliver(delivery);
       this.keeper.touch(connection.channel.session!);
       return;
