@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '@roost/protocol';
 import type { ClientIdentity, ClientRules, Logger, RuleSource } from '@roost/broker';
 import { parseAclFile, type AclFileRules } from './acl-parse.ts';
 import { compileAclRules } from './acl-rules.ts';
-import { WatchedFile } from './watched-file.ts';
+import { readConfigFile, WatchedFile } from './watched-file.ts';
 
 /**
  * ROOST_ACL_FILE, in Mosquitto's acl_file format. A file with a bad line is refused whole, at
@@ -19,12 +18,7 @@ export class AclFileSource implements RuleSource {
 
   constructor(path: string, log: Logger) {
     this.log = log;
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new ConfigError('ROOST_ACL_FILE', `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
+    const text = readConfigFile(path, 'ROOST_ACL_FILE');
     const { rules, problems } = parseAclFile(text);
     if (problems.length > 0) {
       const { line, reason } = problems[0]!;

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { ReasonCode, ConfigError } from '@roost/protocol';
+import { ReasonCode } from '@roost/protocol';
 import type { AuthProvider, Credentials, Logger, ProviderAnswer } from '@roost/broker';
 import { parsePasswordHash, verifyPassword, type PasswordHash } from './password-hash.ts';
-import { WatchedFile } from './watched-file.ts';
+import { readConfigFile, WatchedFile } from './watched-file.ts';
 
 export interface LineProblem {
   /** 1-based. */
@@ -56,12 +55,7 @@ export class PasswordFileProvider implements AuthProvider {
   /** Reads the file now: one that cannot be read stops the start (a ConfigError naming the setting). */
   constructor(path: string, log: Logger) {
     this.log = log;
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new ConfigError('ROOST_PASSWORD_FILE', `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
+    const text = readConfigFile(path, 'ROOST_PASSWORD_FILE');
     this.users = this.load(path, text, 'password file loaded');
     this.file = new WatchedFile(path, text, log, (next) => {
       // Connected clients stay: a password is checked at CONNECT only.

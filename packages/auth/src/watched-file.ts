@@ -1,7 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { watch, type FSWatcher } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from '@roost/broker';
+import { ConfigError } from '@roost/protocol';
+
+/** Reads a configured file at start: one that cannot be read stops the start, naming `setting`. */
+export function readConfigFile(path: string, setting: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(setting, `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
 
 /** An editor's save (write, rename, chmod) makes several events; those within this window make one reload. */
 const RELOAD_COALESCE_MS = 100;
