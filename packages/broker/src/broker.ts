@@ -24,7 +24,8 @@ import { Retainer } from './retainer.ts';
 import { Router } from './router.ts';
 import { SessionKeeper } from './session-keeper.ts';
 import { SessionLifecycle } from './session-lifecycle.ts';
-import { BrokerStats } from './stats.ts';
+import { SessionCensus } from './session-census.ts';
+import { BrokerStats, type ClosedBy, type DropReason } from './stats.ts';
 import { sysMessages } from './sys-topics.ts';
 
 export interface BrokerStores {
@@ -47,6 +48,8 @@ export class Broker implements ConnectionHost, ClusterHost {
   readonly log: Logger;
   readonly stats = new BrokerStats();
   readonly router = new Router();
+  /** What /metrics reads about the sessions held here and the retained messages. */
+  readonly census: SessionCensus;
   private readonly options: BrokerOptions;
   private readonly keeper: SessionKeeper;
   private readonly retainer: Retainer;
@@ -78,6 +81,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     const { keeper, router, stats, log } = this;
     this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log }, this);
     this.listener = new Listener(this, this.stats, { maxConnections: options.maxConnections });
+    this.census = new SessionCensus(this.keeper.held, this.sessions.connections, this.retainer);
     this.authenticator = new AuthChain(options.auth ?? { providers: [], allowAnonymous: true }, (credentials, outcome, reason) =>
       this.recordAuth(credentials, outcome, reason),
     );
@@ -242,6 +246,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   /** Each denial counted by access; logged at debug, since a publisher may hit one per message. */
   private countDenied(permissions: ClientPermissions | undefined, access: DeniedAccess | 'will', topic: string): void {
     this.stats.countAuthzDenial(access);
+    if (access !== 'subscribe') this.stats.countDrop('acl');
     const identity = permissions?.identity;
     this.log.debug({ clientId: identity?.clientId, username: identity?.username, access, topic }, 'not authorized');
   }
@@ -299,7 +304,10 @@ export class Broker implements ConnectionHost, ClusterHost {
   publish(message: Message, resend = false): Promise<unknown> | undefined {
     const waits: Promise<unknown>[] = [];
     if (message.retain) waits.push(this.retainer.retain(message));
-    const local = this.deliverLocal(message, !this.cluster);
+    const deliveries = this.router.route(message, this.isOnline, !this.cluster);
+    // The cluster's route replica knows every node's subscribers, this one's included.
+    if (deliveries.size === 0 && !message.retain && !this.cluster?.routed(message.topic)) this.stats.countDrop('no_subscribers');
+    const local = this.deliverAll(message, deliveries);
     if (local) waits.push(local);
     if (this.cluster) {
       const forwarded = this.cluster.forward(message);
@@ -320,7 +328,10 @@ export class Broker implements ConnectionHost, ClusterHost {
    * since then get it (Forwarder.reroute).
    */
   private deliverLocal(message: Message, withShared: boolean, reroutedSince?: number): Promise<unknown> | undefined {
-    const deliveries = this.router.route(message, this.isOnline, withShared);
+    return this.deliverAll(message, this.router.route(message, this.isOnline, withShared), reroutedSince);
+  }
+
+  private deliverAll(message: Message, deliveries: Map<string, Delivery>, reroutedSince?: number): Promise<unknown> | undefined {
     let waits: Promise<unknown>[] | undefined;
     for (const [clientId, delivery] of deliveries) {
       if (reroutedSince !== undefined && !this.takenOnSince(clientId, reroutedSince)) continue;
@@ -377,7 +388,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     if (delivery.qos === 0) return;
     const { limits } = this.ctx;
     const dropped = session.enqueue(delivery, limits.maxQueuedMessages, limits.queueOverflow);
-    if (dropped) this.countDrop(clientId, 'offline queue overflow');
+    if (dropped) this.countDrop(clientId, 'queue_full');
     this.keeper.touch(session);
   }
 
@@ -428,7 +439,8 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   sharedUndeliverable(group: string, message: Message): void {
-    this.countDrop(message.origin ?? '', `no member of shared group ${group} could take it`);
+    this.log.debug({ group, topic: message.topic }, 'no member of the shared group could take the message');
+    this.countDrop(message.origin ?? '', 'no_shared_member');
   }
 
   onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }> {
@@ -459,14 +471,18 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.stats.protocolErrors++;
   }
 
-  dropped(connection: Connection, _delivery: Delivery, why: string): void {
-    this.countDrop(connection.clientId, why);
+  dropped(connection: Connection, _delivery: Delivery, reason: DropReason): void {
+    this.countDrop(connection.clientId, reason);
   }
 
-  private countDrop(clientId: string, why: string): void {
-    this.stats.messagesDropped++;
+  countDisconnect(by: ClosedBy, reasonCode: ReasonCode | undefined): void {
+    this.stats.countDisconnect(by, reasonCode);
+  }
+
+  private countDrop(clientId: string, reason: DropReason): void {
+    this.stats.countDrop(reason);
     // Logged at debug: under overflow this fires per message; the counter carries the rate.
-    this.log.debug({ clientId, why }, 'message dropped');
+    this.log.debug({ clientId, reason }, 'message dropped');
   }
 }
 

@@ -6,6 +6,7 @@ import type { AuthDecision } from './authenticator.ts';
 import type { ClientPermissions } from './authorizer.ts';
 import type { ChannelContext, ChannelState, HandlerState, Will } from './handler-state.ts';
 import type { OutboundTopicAliases } from './topic-aliases.ts';
+import type { DropReason } from './stats.ts';
 import { encodePublish } from './publish-encoder.ts';
 import { handleAuthenticated, handleConnect } from './handlers/connect.ts';
 import { handlePublish } from './handlers/publish.ts';
@@ -187,7 +188,7 @@ export class Channel implements HandlerState {
   private resend(messageId: number, delivery: Delivery, actions: Action[]): void {
     const action = this.publishAction(delivery, messageId, true);
     if (action) actions.push(action);
-    else this.session!.inflight.delete(messageId); // [MQTT-3.1.2-25] too large: as if sent
+    else this.tooLarge(messageId, delivery);
   }
 
   /** Resends held-back PUBLISHes, in order, as acknowledgements free the window. */
@@ -213,7 +214,10 @@ export class Channel implements HandlerState {
   /** Sends one delivery now, or queues it behind the window. */
   deliver(delivery: Delivery): Action[] {
     if (this.state !== 'connected') return [];
-    if (isExpired(delivery.message, this.ctx.now())) return []; // [MQTT-3.3.2-5]
+    if (isExpired(delivery.message, this.ctx.now())) {
+      this.onDrop?.(delivery, 'expired'); // [MQTT-3.3.2-5]
+      return [];
+    }
     // A filter the client may subscribe to can match topics it may not read (`a/#` past `a/secret`).
     const { topic } = delivery.message;
     if (!this.permissions!.canReceive(topic)) return [{ type: 'denied', access: 'receive', topic }];
@@ -224,15 +228,15 @@ export class Channel implements HandlerState {
     } else if (session.inflight.size >= this.window || session.queue.length > 0) {
       const { limits } = this.ctx;
       const dropped = session.enqueue(delivery, limits.maxQueuedMessages, limits.queueOverflow);
-      if (dropped) this.onDrop?.(dropped);
+      if (dropped) this.onDrop?.(dropped, 'queue_full');
     } else {
       this.sendNow(delivery, actions);
     }
     return actions;
   }
 
-  /** Hook for the broker to count and log what the overflow policy dropped. */
-  onDrop: ((delivery: Delivery) => void) | undefined;
+  /** Hook for the broker to count and log what went unsent: overflow, expiry, too large. */
+  onDrop: ((delivery: Delivery, reason: DropReason) => void) | undefined;
 
   /** Moves queued deliveries into the window as acknowledgements free it. */
   drain(actions: Action[] = []): Action[] {
@@ -242,7 +246,10 @@ export class Channel implements HandlerState {
     const now = this.ctx.now();
     while (session.inflight.size < this.window && session.queue.length > 0) {
       const next = session.queue.shift()!;
-      if (isExpired(next.message, now)) continue;
+      if (isExpired(next.message, now)) {
+        this.onDrop?.(next, 'expired');
+        continue;
+      }
       // Queued while the client was away, perhaps under other rules: checked as it goes out.
       if (!this.permissions!.canReceive(next.message.topic)) {
         actions.push({ type: 'denied', access: 'receive', topic: next.message.topic });
@@ -266,7 +273,13 @@ export class Channel implements HandlerState {
     }
     const action = this.publishAction(delivery, messageId, false);
     if (action) actions.push(action);
-    else if (messageId !== undefined) session.inflight.delete(messageId); // [MQTT-3.1.2-25] too large: as if sent
+    else this.tooLarge(messageId, delivery);
+  }
+
+  /** [MQTT-3.1.2-25] a PUBLISH above the client's Maximum Packet Size is dropped as if sent. */
+  private tooLarge(messageId: number | undefined, delivery: Delivery): void {
+    if (messageId !== undefined) this.session!.inflight.delete(messageId);
+    this.onDrop?.(delivery, 'too_large');
   }
 
   /** Builds the PUBLISH for this client, or undefined when it exceeds the client's maximum size. */

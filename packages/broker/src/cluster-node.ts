@@ -212,6 +212,11 @@ export class ClusterNode {
     return this.peers.get(nodeId);
   }
 
+  /** True when some node, this one included, subscribes to `topic` (for the no-subscribers drop count). */
+  routed(topic: string): boolean {
+    return this.replica.routed(topic);
+  }
+
   /** Sends the message once to every other node with direct subscribers for its topic (Forwarder). */
   forward(message: Message): Promise<unknown> | undefined {
     return this.forwarder.forward(message);

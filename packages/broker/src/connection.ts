@@ -10,6 +10,7 @@ import { describeInfo, type ConnectionInfo } from './connection-info.ts';
 import { decodeModeOf, PacketReader, type PacketSink } from './packet-reader.ts';
 import type { Logger } from './options.ts';
 import { ResponseOrder } from './response-order.ts';
+import type { ClosedBy, DropReason } from './stats.ts';
 
 /** What a connection needs from the broker; the broker implements it. */
 export interface ConnectionHost {
@@ -23,8 +24,10 @@ export interface ConnectionHost {
   countIn(bytes: number, packet: Packet): void;
   countOut(bytes: number, packet: Packet): void;
   countProtocolError(): void;
-  /** A delivery was dropped (queue overflow, slow QoS 0 reader): counted and logged. */
-  dropped(connection: Connection, delivery: Delivery, why: string): void;
+  /** A delivery was dropped (queue overflow, slow QoS 0 reader, expired, too large): counted and logged. */
+  dropped(connection: Connection, delivery: Delivery, reason: DropReason): void;
+  /** A connection that sent CONNECT closed: counted by who closed it and the reason code. */
+  countDisconnect(by: ClosedBy, reasonCode: ReasonCode | undefined): void;
 }
 
 // mqtt-packet's encoder otherwise builds, on its first use, a Buffer for each of the 65536
@@ -34,8 +37,6 @@ writeToStream.cacheNumbers = false;
 // QoS 0 to a client that does not read is dropped beyond this much unsent data, so one slow
 // subscriber cannot grow the broker's memory without bound.
 const QOS0_BACKLOG_LIMIT = 4 * 1024 * 1024;
-
-type ClosedBy = 'client' | 'server';
 
 /**
  * Stream I/O for one client, over any duplex byte stream (TCP, TLS, a WebSocket's binary
@@ -69,7 +70,7 @@ export class Connection implements PacketSink {
     this.info = info;
     this.host = host;
     this.channel = new Channel(host.ctx, admitted);
-    this.channel.onDrop = (delivery) => host.dropped(this, delivery, 'queue overflow');
+    this.channel.onDrop = (delivery, reason) => host.dropped(this, delivery, reason);
     this.reader = new PacketReader(this, host.ctx.limits.maxPacketSize);
     this.order = new ResponseOrder((error) => this.owedFailed(error));
     (stream as OwnedStream)[CONNECTION] = this;
@@ -214,7 +215,7 @@ export class Connection implements PacketSink {
   deliver(delivery: Delivery): void {
     if (this.closed) return;
     if (delivery.qos === 0 && this.stream.writableLength > QOS0_BACKLOG_LIMIT) {
-      this.host.dropped(this, delivery, 'qos0 backlog');
+      this.host.dropped(this, delivery, 'slow_consumer');
       return;
     }
     this.run(this.channel.deliver(delivery));
@@ -334,8 +335,12 @@ export class Connection implements PacketSink {
     };
     // A socket that never sent CONNECT (a load balancer's health check, a port scan) is not a
     // client yet: at info, health checks every few seconds would bury the clients' lines.
-    if (this.connectReceived) this.host.log.info(fields, 'connection closed');
-    else this.host.log.debug(fields, 'connection closed');
+    if (!this.connectReceived) {
+      this.host.log.debug(fields, 'connection closed');
+      return;
+    }
+    this.host.countDisconnect(by, reasonCode);
+    this.host.log.info(fields, 'connection closed');
   }
 }
 

@@ -12,3 +12,6 @@ export * from './listeners/spec.ts';
 export type { Connection } from './connection.ts';
 export * from './authenticator.ts';
 export * from './authorizer.ts';
+export { Distribution } from './distribution.ts';
+export { DROP_REASONS, type DropReason, type ClosedBy } from './stats.ts';
+export type { SessionCensus } from './session-census.ts';

@@ -119,6 +119,14 @@ export class RouteReplica implements RouteListener {
     return nodes;
   }
 
+  /** True when any node, `self` too, has a subscriber (direct or shared) for `topic`. */
+  routed(topic: string): boolean {
+    let found = false;
+    this.direct.match(topic, () => (found = true));
+    if (!found) this.shared.match(topic, () => (found = true));
+    return found;
+  }
+
   /** Every shared group matching `topic`, with the nodes that have members of it. */
   sharedGroups(topic: string, visit: (group: string, filter: string, nodes: ReadonlySet<string>) => void): void {
     this.shared.match(topic, (group, nodes, filter) => visit(group, filter, nodes));

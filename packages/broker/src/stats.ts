@@ -1,3 +1,30 @@
+import { ReasonCode, reasonCodeName } from '@roost/protocol';
+
+/**
+ * Why a message or a delivery went nowhere, the `reason` label of roost_messages_dropped_total:
+ * a fixed set, never a topic or a client.
+ */
+export type DropReason =
+  /** A client's PUBLISH (or a will) that no subscription anywhere matched; a retained one is kept, not dropped. */
+  | 'no_subscribers'
+  /** The session's queue was at ROOST_MAX_QUEUED_MESSAGES (online or offline), per ROOST_QUEUE_OVERFLOW. */
+  | 'queue_full'
+  /** QoS 0 to a client that does not read, beyond the socket backlog limit. */
+  | 'slow_consumer'
+  /** Larger than the subscriber's Maximum Packet Size [MQTT-3.1.2-25]. */
+  | 'too_large'
+  /** Its Message Expiry Interval passed before it could be sent [MQTT-3.3.2-5]. */
+  | 'expired'
+  /** Refused by the ACL: the publisher's PUBLISH or will, or a delivery to a subscriber. */
+  | 'acl'
+  /** A shared group no member of which could take it. */
+  | 'no_shared_member';
+
+export const DROP_REASONS: readonly DropReason[] = ['no_subscribers', 'queue_full', 'slow_consumer', 'too_large', 'expired', 'acl', 'no_shared_member'];
+
+/** Who closed an MQTT connection. */
+export type ClosedBy = 'client' | 'server';
+
 /** Broker-wide counters, read by $SYS and Prometheus (/metrics). */
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -5,8 +32,15 @@ export class BrokerStats {
   messagesSent = 0;
   bytesReceived = 0;
   bytesSent = 0;
-  /** Deliveries the queue overflow policy dropped. */
+  /** Messages and deliveries dropped, for any reason (the sum of `drops`). */
   messagesDropped = 0;
+  /** The same by reason. */
+  readonly drops: Record<DropReason, number> = { no_subscribers: 0, queue_full: 0, slow_consumer: 0, too_large: 0, expired: 0, acl: 0, no_shared_member: 0 };
+  /**
+   * Closes of connections that sent CONNECT, keyed `by/reason`: the reason code's name, or
+   * `ConnectionLost` when the socket closed without one. Bounded: a reason code is one byte.
+   */
+  readonly disconnects = new Map<string, number>();
   /** Connections closed for a protocol violation or malformed packet. */
   protocolErrors = 0;
   connectionsAccepted = 0;
@@ -31,6 +65,18 @@ export class BrokerStats {
   readonly authOutcomes = new Map<string, number>();
   /** PUBLISHes, SUBSCRIBE filters, deliveries and wills the client's rules refused, by access. */
   readonly authzDenials = new Map<string, number>();
+
+  countDrop(reason: DropReason): void {
+    this.messagesDropped++;
+    this.drops[reason]++;
+  }
+
+  countDisconnect(by: ClosedBy, reasonCode: ReasonCode | undefined): void {
+    // 0x00 is named Success first; on a close it means a normal disconnection.
+    const reason = reasonCode === undefined ? 'ConnectionLost' : reasonCode === ReasonCode.NormalDisconnection ? 'NormalDisconnection' : reasonCodeName(reasonCode);
+    const key = `${by}/${reason}`;
+    this.disconnects.set(key, (this.disconnects.get(key) ?? 0) + 1);
+  }
 
   countAuthOutcome(provider: string, result: string): void {
     const key = `${provider}/${result}`;

@@ -33,6 +33,8 @@ interface Waiter {
 interface Batch {
   wire: WireBatch;
   waiters: Waiter[];
+  /** performance.now() at its first write, for the forward latency histogram. */
+  sentAt: number;
 }
 
 const RETRY_BACKOFF_MS = 50;
@@ -200,7 +202,8 @@ export class PeerLink {
     }
     const waiters = this.queue.splice(0, count);
     const wire: WireBatch = { seq: this.nextSeq++, fromNode: this.options.selfNodeId, messages: waiters.map((w) => w.wire) };
-    return { wire, waiters };
+    this.options.stats.batchSize.observe(count);
+    return { wire, waiters, sentAt: performance.now() };
   }
 
   private open(): ClientDuplexStream<WireBatch, WireAck> {
@@ -233,6 +236,7 @@ export class PeerLink {
       const error = new PeerUnavailableError(this.nodeId, `refused the batch: ${ack.error}`);
       for (const waiter of batch.waiters) waiter.reject(error);
     } else {
+      this.options.stats.forwardLatency.observe((performance.now() - batch.sentAt) / 1000);
       this.options.stats.forwardedBatches += 1;
       this.options.stats.forwardedMessages += batch.waiters.length;
       for (const waiter of batch.waiters) waiter.resolve();

@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import type { BrokerCluster, BrokerStores, Logger } from '@roost/broker';
+import type { BrokerCluster, BrokerStores, Distribution, Logger } from '@roost/broker';
 import { GrpcClusterTransport } from '@roost/cluster-grpc';
 import {
   RedisNodeRegistry,
@@ -15,6 +15,7 @@ import {
   RedisWillStore,
 } from '@roost/store-redis';
 import type { Config } from './config.ts';
+import { timeRedisCommands } from './redis-latency.ts';
 
 export interface ClusterParts {
   redis: Redis;
@@ -25,6 +26,10 @@ export interface ClusterParts {
   waitForRedis(signal?: AbortSignal): Promise<void>;
   /** Times the Redis connection was lost after it had been up. */
   readonly redisStats: { connectionLosses: number };
+  /** Seconds each Redis command took, for /metrics. */
+  readonly redisLatency: Distribution;
+  /** Nodes alive in the registry now, this one included (one Redis read). */
+  nodesAlive(): Promise<number>;
   /** Set once the broker exists: what to do when this node's heartbeat lapsed. */
   onLapse: (() => void) | undefined;
   close(): Promise<void>;
@@ -43,6 +48,7 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
   });
   const redisStats = { connectionLosses: 0 };
   watchConnection(redis, log, redisStats);
+  const redisLatency = timeRedisCommands(redis);
   const prefix = config.redisPrefix;
   const onError = (error: Error) => log.warn({ err: error }, 'cluster state in Redis unavailable');
   const heartbeatMs = Math.max(100, Math.floor(config.nodeTimeout / 3));
@@ -53,24 +59,27 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
     advertise: config.clusterAdvertise ?? advertised(config),
     log,
   });
+  const registry = new RedisNodeRegistry(redis, prefix, {
+    heartbeatMs,
+    ttlMs: config.nodeTimeout,
+    onError,
+    onLapse: () => {
+      log.error({}, 'heartbeat lapsed: peers may have reaped this node; rejoining');
+      parts.onLapse?.();
+    },
+  });
   const parts: ClusterParts = {
     redis,
     redisStats,
+    redisLatency,
+    nodesAlive: async () => (await registry.alive()).length,
     transport,
     onLapse: undefined,
     stores: { sessions: new RedisSessionStore(redis, prefix), retained: new RedisRetainedStore(redis, prefix) },
     cluster: {
       transport,
       routes: new RedisRouteStore(redis, prefix, { watcherName: `roost-routes-${config.nodeId}`, onError }),
-      registry: new RedisNodeRegistry(redis, prefix, {
-        heartbeatMs,
-        ttlMs: config.nodeTimeout,
-        onError,
-        onLapse: () => {
-          log.error({}, 'heartbeat lapsed: peers may have reaped this node; rejoining');
-          parts.onLapse?.();
-        },
-      }),
+      registry,
       directory: new RedisSessionDirectory(redis, prefix),
       wills: new RedisWillStore(redis, prefix),
       sharedOwners: new RedisSharedOwners(redis, prefix),

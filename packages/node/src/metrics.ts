@@ -1,8 +1,9 @@
 // Prometheus metrics for /metrics. Every value is read from the broker's and transport's
 // own counters when scraped, so the message path never touches prom-client.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Broker } from '@roost/broker';
+import { DROP_REASONS, type Broker, type Distribution } from '@roost/broker';
 import type { TransportStats } from '@roost/cluster-grpc';
+import { distributionHistogram } from './distribution-metric.ts';
 
 export interface MetricSources {
   broker: Broker;
@@ -12,12 +13,25 @@ export interface MetricSources {
   redisUp?: () => boolean;
   /** Cluster mode only. */
   redisStats?: { connectionLosses: number };
+  /** Cluster mode only: seconds per Redis command. */
+  redisLatency?: Distribution;
+  /** Cluster mode only: nodes alive in the registry, this one included. */
+  nodesAlive?: () => Promise<number>;
   ready: () => boolean;
 }
+
+/**
+ * prom-client's default metrics include three gauges named `_total` (the sums of
+ * roost_nodejs_active_{handles,requests,resources} over their `type` label), which
+ * `promtool check metrics` rejects: a `_total` suffix promises a counter. The sums are
+ * `sum(...)` of the labelled gauges, so nothing is lost.
+ */
+const GAUGES_NAMED_LIKE_COUNTERS = ['roost_nodejs_active_handles_total', 'roost_nodejs_active_requests_total', 'roost_nodejs_active_resources_total'];
 
 export function createMetrics(sources: MetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'roost_' });
+  for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
   const { broker } = sources;
   const stats = broker.stats;
 
@@ -48,7 +62,55 @@ export function createMetrics(sources: MetricSources): Registry {
   counter('roost_messages_sent_total', 'PUBLISH packets sent to clients', () => stats.messagesSent);
   counter('roost_bytes_received_total', 'MQTT bytes received', () => stats.bytesReceived);
   counter('roost_bytes_sent_total', 'MQTT bytes sent', () => stats.bytesSent);
-  counter('roost_messages_dropped_total', 'deliveries dropped (queue overflow, oversize for the client, no shared member)', () => stats.messagesDropped);
+  new Counter({
+    name: 'roost_messages_dropped_total',
+    help: 'messages and deliveries that went nowhere, by reason: ' + DROP_REASONS.join(', '),
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      // Every reason from the start (at 0), so rate() sees a drop's first increment.
+      this.reset();
+      for (const reason of DROP_REASONS) this.inc({ reason }, stats.drops[reason]);
+    },
+  });
+  new Counter({
+    name: 'roost_disconnects_total',
+    help: 'closes of connections that sent CONNECT, by who closed them (client, server) and reason (the MQTT reason code name; ConnectionLost without one)',
+    labelNames: ['by', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, count] of stats.disconnects) {
+        const slash = key.indexOf('/');
+        this.inc({ by: key.slice(0, slash), reason: key.slice(slash + 1) }, count);
+      }
+    },
+  });
+  const { census } = broker;
+  new Gauge({
+    name: 'roost_sessions',
+    help: 'sessions held by this node, by state: connected, offline (persistent, awaiting their client)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const { connected, offline } = census.sessions();
+      this.set({ state: 'connected' }, connected);
+      this.set({ state: 'offline' }, offline);
+    },
+  });
+  new Gauge({
+    name: 'roost_retained_messages',
+    help: 'retained messages in the store (cluster-wide in cluster mode), $SYS aside; absent while the store does not answer',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const count = await census.retained().catch(() => undefined);
+      if (count !== undefined) this.set(count);
+    },
+  });
+  const sample = () => census.sample();
+  distributionHistogram(registry, 'roost_session_queued_messages', 'messages queued per session held here, sampled over every session at most every 5 s', () => census.queued, sample);
+  distributionHistogram(registry, 'roost_session_inflight_messages', 'QoS 1/2 messages in flight per session held here, sampled with the queue lengths', () => census.inflight, sample);
   counter('roost_protocol_errors_total', 'connections closed for malformed or protocol-violating input', () => stats.protocolErrors);
   counter('roost_deliveries_without_session_total', 'deliveries routed here for a client whose session is no longer (or not yet) here', () => stats.deliveriesWithoutSession);
   counter('roost_qos2_duplicates_skipped_total', 'copies of a QoS 2 message routed again after a failure that a session already had', () => stats.duplicatesSkipped);
@@ -98,7 +160,24 @@ export function createMetrics(sources: MetricSources): Registry {
     counter('roost_cluster_forward_dropped_total', 'forwards failed here: peer buffer full, retry budget spent, peer dead', () => transport.droppedMessages);
     counter('roost_cluster_forward_rejected_total', 'forwards a peer could not take', () => transport.rejectedMessages);
     counter('roost_cluster_stream_retries_total', 'forward streams reopened after a loss', () => transport.retries);
+    distributionHistogram(registry, 'roost_cluster_forward_latency_seconds', 'seconds from writing a batch of forwarded messages to a peer until its ack', () => transport.forwardLatency);
+    distributionHistogram(registry, 'roost_cluster_forward_batch_messages', 'messages per batch forwarded to a peer', () => transport.batchSize);
   }
+  const nodesAlive = sources.nodesAlive;
+  if (nodesAlive) {
+    new Gauge({
+      name: 'roost_cluster_nodes',
+      help: 'nodes alive in the registry as this node reads it, itself included; absent while Redis does not answer',
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const count = await nodesAlive().catch(() => undefined);
+        if (count !== undefined) this.set(count);
+      },
+    });
+  }
+  const redisLatency = sources.redisLatency;
+  if (redisLatency) distributionHistogram(registry, 'roost_redis_command_duration_seconds', 'seconds from sending a Redis command until its reply or error', () => redisLatency);
   const redisUp = sources.redisUp;
   if (redisUp) gauge('roost_redis_up', '1 while the Redis connection is ready', () => (redisUp() ? 1 : 0));
   const redisStats = sources.redisStats;

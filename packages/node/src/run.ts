@@ -56,7 +56,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
     );
     broker = created;
     const redis = parts?.redis;
-    metrics = createMetrics({ broker: created, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), redisStats: parts?.redisStats, ready: () => ready });
+    metrics = createMetrics({ broker: created, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), redisStats: parts?.redisStats, redisLatency: parts?.redisLatency, nodesAlive: parts?.nodesAlive, ready: () => ready });
     if (parts) {
       parts.onLapse = () => void rejoin(created, logger);
       await parts.waitForRedis(options.signal);
