@@ -283,8 +283,9 @@ async function survivorCounters(nodes: NodeProcess[]): Promise<string> {
       () => '',
     );
     for (const line of text.split('\n')) {
-      const [name, value] = line.split(' ');
-      if (sums.has(name!)) sums.set(name!, sums.get(name!)! + Number(value));
+      // Labelled series (roost_messages_dropped_total{reason}) add up under their name.
+      const name = line.split(/[{ ]/)[0]!;
+      if (sums.has(name)) sums.set(name, sums.get(name)! + Number(line.slice(line.lastIndexOf(' ') + 1)));
     }
   }
   return [...sums].map(([name, n]) => `${name.replace(/^roost_/, '')} ${n}`).join(', ');

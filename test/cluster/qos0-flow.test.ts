@@ -154,8 +154,9 @@ function floodChunks(topic: string, publisher: number): Buffer[] {
 
 async function metric(node: NodeProcess, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
+  // Summed over labels: roost_messages_dropped_total has one series per reason.
+  const lines = text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return lines.length > 0 ? lines.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0) : NaN;
 }
 
 test(`QoS 0 fan-in across nodes: ${PUBLISHERS} publishers on node A flood ${TOTAL} messages to a subscriber on node B, and every one arrives`, async (t) => {
