@@ -8,10 +8,10 @@ const QUEUE_BOUNDS = [0, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000];
 /** In-flight counts: the default window (ROOST_MAX_INFLIGHT) is 32. */
 const INFLIGHT_BOUNDS = [0, 1, 2, 5, 10, 20, 32, 64, 128, 256];
 /**
- * Samples are taken at a scrape, at most this often: a histogram of one sample per session
- * per interval, whatever the number of Prometheus servers scraping.
+ * Samples are taken at a scrape, at most this often, so scrapes in a tight loop (or many
+ * Prometheus servers) cost one walk over the sessions per second at most.
  */
-const SAMPLE_INTERVAL_MS = 5000;
+const SAMPLE_INTERVAL_MS = 1000;
 
 /**
  * What operators ask about the sessions a node holds, answered at scrape time from the

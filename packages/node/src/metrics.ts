@@ -109,7 +109,7 @@ export function createMetrics(sources: MetricSources): Registry {
     },
   });
   const sample = () => census.sample();
-  distributionHistogram(registry, 'roost_session_queued_messages', 'messages queued per session held here, sampled over every session at most every 5 s', () => census.queued, sample);
+  distributionHistogram(registry, 'roost_session_queued_messages', 'messages queued per session held here, sampled over every session at a scrape, at most once a second', () => census.queued, sample);
   distributionHistogram(registry, 'roost_session_inflight_messages', 'QoS 1/2 messages in flight per session held here, sampled with the queue lengths', () => census.inflight, sample);
   counter('roost_protocol_errors_total', 'connections closed for malformed or protocol-violating input', () => stats.protocolErrors);
   counter('roost_deliveries_without_session_total', 'deliveries routed here for a client whose session is no longer (or not yet) here', () => stats.deliveriesWithoutSession);
