@@ -33,7 +33,7 @@ export function parsePasswordFile(text: string): ParsedPasswordFile {
     }
     const hash = parsePasswordHash(line.slice(colon + 1));
     if (hash === undefined) {
-      problems.push({ line: i + 1, reason: 'not a $7$ (PBKDF2-SHA512) or $6$ (SHA512) hash as mosquitto_passwd writes' });
+      problems.push({ line: i + 1, reason: 'not a $7$ (PBKDF2-SHA512), $6$ (SHA512) or $argon2id$ hash as mosquitto_passwd writes' });
       continue;
     }
     users.set(line.slice(0, colon), hash);

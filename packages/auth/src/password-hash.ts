@@ -1,19 +1,42 @@
-import { createHash, pbkdf2, timingSafeEqual } from 'node:crypto';
+import { argon2, createHash, pbkdf2, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const pbkdf2Async = promisify(pbkdf2);
+const argon2Async = promisify(argon2);
 
-/** A hash as `mosquitto_passwd` writes it: `$7$` PBKDF2-SHA512 (its default since 2.0) or `$6$` salted SHA512. */
+/**
+ * A hash as `mosquitto_passwd` writes it: `$7$` PBKDF2-SHA512 (its default since 2.0), `$6$`
+ * salted SHA512 (1.6), or `$argon2id$` in the PHC string format libargon2 encodes (2.1).
+ */
 export type PasswordHash =
   | { readonly kind: 'pbkdf2-sha512'; readonly iterations: number; readonly salt: Buffer; readonly hash: Buffer }
-  | { readonly kind: 'sha512'; readonly salt: Buffer; readonly hash: Buffer };
+  | { readonly kind: 'sha512'; readonly salt: Buffer; readonly hash: Buffer }
+  | { readonly kind: 'argon2id'; readonly memory: number; readonly passes: number; readonly parallelism: number; readonly salt: Buffer; readonly hash: Buffer };
 
 const SHA512_BYTES = 64;
 /** Mosquitto writes 101 (2.0) or 1000 (2.1); more than this is a damaged line, not a policy. */
 const MAX_ITERATIONS = 10_000_000;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** The PHC format's base64: no padding. */
+const BASE64_NO_PAD = /^[A-Za-z0-9+/]+$/;
 
-/** Parses the part after `user:`; undefined for anything else (plain text, argon2id, damage). */
+/**
+ * Bounds on an argon2id line's cost: a damaged or hostile line must not make each CONNECT
+ * take a gigabyte or a minute. Mosquitto 2.1 and OWASP's advice sit far below them.
+ */
+const ARGON2 = {
+  maxMemoryKiB: 1024 * 1024,
+  maxPasses: 64,
+  maxParallelism: 64,
+  // RFC 9106 3.1: at least 8 bytes of salt and 4 of tag; libargon2's own limits.
+  minSaltBytes: 8,
+  minHashBytes: 4,
+  maxHashBytes: 1024,
+} as const;
+/** RFC 9106 is version 0x13; the older 0x10 is a different function. */
+const ARGON2_VERSION = 'v=19';
+
+/** Parses the part after `user:`; undefined for anything else (plain text, damage). */
 export function parsePasswordHash(text: string): PasswordHash | undefined {
   const parts = text.split('$');
   // `$7$iterations$salt$hash` splits to ['', '7', iterations, salt, hash].
@@ -32,20 +55,53 @@ export function parsePasswordHash(text: string): PasswordHash | undefined {
     if (!salt || hash?.length !== SHA512_BYTES) return undefined;
     return { kind: 'sha512', salt, hash };
   }
+  if (parts[1] === 'argon2id' && parts.length === 6) return parseArgon2id(parts[2]!, parts[3]!, parts[4]!, parts[5]!);
   return undefined;
 }
 
-function decode(text: string): Buffer | undefined {
-  if (!BASE64.test(text)) return undefined;
+/** `$argon2id$v=19$m=65536,t=3,p=4$salt$hash`, the parameters in that order as libargon2 writes them. */
+function parseArgon2id(version: string, params: string, saltText: string, hashText: string): PasswordHash | undefined {
+  if (version !== ARGON2_VERSION) return undefined;
+  const match = /^m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,10})$/.exec(params);
+  if (!match) return undefined;
+  const [memory, passes, parallelism] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (!(parallelism >= 1 && parallelism <= ARGON2.maxParallelism)) return undefined;
+  if (!(passes >= 1 && passes <= ARGON2.maxPasses)) return undefined;
+  // RFC 9106 3.1: at least 8 KiB per lane.
+  if (!(memory >= 8 * parallelism && memory <= ARGON2.maxMemoryKiB)) return undefined;
+  const salt = decode(saltText, BASE64_NO_PAD);
+  const hash = decode(hashText, BASE64_NO_PAD);
+  if (!salt || salt.length < ARGON2.minSaltBytes) return undefined;
+  if (!hash || hash.length < ARGON2.minHashBytes || hash.length > ARGON2.maxHashBytes) return undefined;
+  return { kind: 'argon2id', memory, passes, parallelism, salt, hash };
+}
+
+function decode(text: string, alphabet = BASE64): Buffer | undefined {
+  if (!alphabet.test(text)) return undefined;
   const bytes = Buffer.from(text, 'base64');
   return bytes.length > 0 ? bytes : undefined;
 }
 
-/** PBKDF2 runs on libuv's thread pool, so a CONNECT storm does not block the event loop. */
+/** PBKDF2 and argon2 run on libuv's thread pool, so a CONNECT storm does not block the event loop. */
 export async function verifyPassword(hash: PasswordHash, password: Buffer): Promise<boolean> {
-  const computed =
-    hash.kind === 'pbkdf2-sha512'
-      ? await pbkdf2Async(password, hash.salt, hash.iterations, SHA512_BYTES, 'sha512')
-      : createHash('sha512').update(password).update(hash.salt).digest();
+  const computed = await compute(hash, password);
   return timingSafeEqual(computed, hash.hash);
+}
+
+function compute(hash: PasswordHash, password: Buffer): Promise<Buffer> | Buffer {
+  switch (hash.kind) {
+    case 'pbkdf2-sha512':
+      return pbkdf2Async(password, hash.salt, hash.iterations, SHA512_BYTES, 'sha512');
+    case 'sha512':
+      return createHash('sha512').update(password).update(hash.salt).digest();
+    case 'argon2id':
+      return argon2Async('argon2id', {
+        message: password,
+        nonce: hash.salt,
+        parallelism: hash.parallelism,
+        tagLength: hash.hash.length,
+        memory: hash.memory,
+        passes: hash.passes,
+      });
+  }
 }
