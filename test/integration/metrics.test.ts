@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { connect, connectWithInbox, end, unique } from '../helpers/clients.ts';
+import { closed, connect, connectWithInbox, drop, end, unique } from '../helpers/clients.ts';
 import { NodeProcess } from '../helpers/cluster.ts';
 import { Scrape, promtool, scrapeText, untilScrape } from '../helpers/metrics.ts';
 import { RawClient, serverClose } from '../helpers/raw-client.ts';
@@ -185,9 +185,8 @@ test('roost_disconnects_total{by="client",reason="NormalDisconnection"} and {by=
   const before = await scrape();
   await end(await as('alice'));
   const lost = await as('alice');
-  const closed = new Promise((resolve) => lost.once('close', resolve));
-  lost.stream.destroy(); // no DISCONNECT
-  await closed;
+  drop(lost); // no DISCONNECT
+  await closed(lost);
   const s = await untilScrape(node.httpPort, (x) => x.value('roost_disconnects_total', { reason: 'ConnectionLost' }) > before.value('roost_disconnects_total', { reason: 'ConnectionLost' }));
   assert.equal(s.value('roost_disconnects_total', { by: 'client', reason: 'NormalDisconnection' }), before.value('roost_disconnects_total', { by: 'client', reason: 'NormalDisconnection' }) + 1);
   assert.equal(s.value('roost_disconnects_total', { by: 'client', reason: 'ConnectionLost' }), before.value('roost_disconnects_total', { by: 'client', reason: 'ConnectionLost' }) + 1);
@@ -200,9 +199,8 @@ test('roost_disconnects_total{by="server",reason="ProtocolError"}: a second CONN
   assert.equal((await serverClose(raw))?.reasonCode, 0x82);
   const clientId = unique('taken');
   const first = await as('alice', { clientId });
-  const gone = new Promise((resolve) => first.once('close', resolve));
   const second = await as('alice', { clientId });
-  await gone;
+  await closed(first);
   const s = await untilScrape(node.httpPort, (x) => x.value('roost_disconnects_total', { by: 'server', reason: 'SessionTakenOver' }) > before.value('roost_disconnects_total', { by: 'server', reason: 'SessionTakenOver' }));
   assert.equal(s.value('roost_disconnects_total', { by: 'server', reason: 'ProtocolError' }), before.value('roost_disconnects_total', { by: 'server', reason: 'ProtocolError' }) + 1);
   assert.equal(s.value('roost_disconnects_total', { by: 'server', reason: 'SessionTakenOver' }), before.value('roost_disconnects_total', { by: 'server', reason: 'SessionTakenOver' }) + 1);
