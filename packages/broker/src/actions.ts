@@ -1,6 +1,7 @@
 import type { Packet } from 'mqtt-packet';
 import type { Message, ReasonCode, SubscriptionOptions } from '@roost/protocol';
 import type { Credentials } from './authenticator.ts';
+import type { LimitName } from './stats.ts';
 
 /** What CONNECT asks the broker to do with sessions before the CONNACK can be sent. */
 export interface AttachRequest {
@@ -28,6 +29,8 @@ export type Action =
   /** CONNECT's credentials, for the broker's Authenticator; its decision goes to `Channel.authenticated`. */
   | { type: 'authenticate'; credentials: Omit<Credentials, 'info'> }
   | { type: 'attach'; request: AttachRequest }
+  /** The client reached a configured limit: counted by the broker. */
+  | { type: 'limit'; limit: LimitName }
   /** The client's rules refused it: counted and logged by the broker. */
   | { type: 'denied'; access: DeniedAccess; topic: string }
   /** `qos2PacketId`: a QoS 2 PUBLISH's packet id, recorded with the message's id before it is routed. */

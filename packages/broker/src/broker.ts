@@ -10,6 +10,7 @@ import {
 } from '@roost/session';
 import type { Action, DeniedAccess } from './actions.ts';
 import { AuthChain, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.ts';
+import { AuthGuard } from './auth-guard.ts';
 import { ClientPermissions } from './authorizer.ts';
 import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
@@ -80,11 +81,10 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;
     const { keeper, router, stats, log } = this;
     this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log }, this);
-    this.listener = new Listener(this, this.stats, { maxConnections: options.maxConnections });
+    this.listener = new Listener(this, this.stats, { maxConnections: options.maxConnections, maxConnectRate: options.maxConnectRate });
     this.census = new SessionCensus(this.keeper.held, this.sessions.connections, this.retainer);
-    this.authenticator = new AuthChain(options.auth ?? { providers: [], allowAnonymous: true }, (credentials, outcome, reason) =>
-      this.recordAuth(credentials, outcome, reason),
-    );
+    const chain = new AuthChain(options.auth ?? { providers: [], allowAnonymous: true }, (credentials, outcome, reason) => this.recordAuth(credentials, outcome, reason));
+    this.authenticator = options.authBan ? new AuthGuard(chain, options.authBan, this.stats, this.log) : chain;
     this.ctx = {
       limits: options.limits,
       now: Date.now,
@@ -168,6 +168,8 @@ export class Broker implements ConnectionHost, ClusterHost {
       case 'denied':
         this.countDenied(connection.channel.permissions, action.access, action.topic);
         return;
+      case 'limit':
+        return this.stats.countLimit(action.limit);
       case 'publish': {
         this.stats.messagesReceived++;
         const routed = this.publishFromClient(connection, action.message, action.qos2PacketId);

@@ -4,7 +4,7 @@ import type { Delivery, Session } from '@roost/session';
 import type { Action, AttachRequest } from './actions.ts';
 import type { AuthDecision } from './authenticator.ts';
 import type { ClientPermissions } from './authorizer.ts';
-import type { ChannelContext, ChannelState, HandlerState, Will } from './handler-state.ts';
+import type { Admission, ChannelContext, ChannelState, HandlerState, Will } from './handler-state.ts';
 import type { OutboundTopicAliases } from './topic-aliases.ts';
 import type { DropReason } from './stats.ts';
 import { encodePublish } from './publish-encoder.ts';
@@ -22,7 +22,7 @@ import { handleAuth } from './handlers/auth.ts';
 import { ack } from './handlers/acks.ts';
 import { lacksPacketId, malformedProperty, repeatedProperty } from './decoded-checks.ts';
 
-export type { ChannelContext, ChannelState, Will } from './handler-state.ts';
+export type { Admission, ChannelContext, ChannelState, Will } from './handler-state.ts';
 
 /**
  * The protocol state machine of one connection: packets in, actions out. It holds no
@@ -34,7 +34,7 @@ export class Channel implements HandlerState {
   version: ProtocolVersion = 4;
   clientId = '';
   username: string | undefined;
-  readonly admitted: boolean;
+  readonly admission: Admission;
   /** Set when the broker assigned the id, to return it in CONNACK [MQTT-3.2.2-16]. */
   assignedClientId: string | undefined;
   permissions: ClientPermissions | undefined;
@@ -43,6 +43,7 @@ export class Channel implements HandlerState {
   will: Will | undefined;
   /** Effective keep alive in seconds; 0 disables the check. */
   keepAlive = 0;
+  serverKeepAlive: number | undefined;
   /** The Session Expiry Interval the CONNECT asked for, before capping (§3.14.2.2.2). */
   requestedSessionExpiry = 0;
   /** The capped value, returned in CONNACK when it differs from the request. */
@@ -58,10 +59,10 @@ export class Channel implements HandlerState {
   /** v5 Request Problem Information: false means no reason strings outside CONNACK/DISCONNECT. */
   problemInformation = true;
 
-  /** `admitted` false: the node is at its connection limit, and CONNECT is refused. */
-  constructor(ctx: ChannelContext, admitted = true) {
+  /** Anything but `admitted` (the node's connection limit, the address's connect rate) refuses CONNECT. */
+  constructor(ctx: ChannelContext, admission: Admission = 'admitted') {
     this.ctx = ctx;
-    this.admitted = admitted;
+    this.admission = admission;
   }
 
   /** Handles one decoded packet; a protocol violation becomes a close action, never a throw. */
@@ -160,7 +161,7 @@ export class Channel implements HandlerState {
     if (this.grantedSessionExpiry !== this.requestedSessionExpiry) {
       properties.sessionExpiryInterval = this.grantedSessionExpiry;
     }
-    if (limits.serverKeepAlive !== undefined) properties.serverKeepAlive = limits.serverKeepAlive;
+    if (this.serverKeepAlive !== undefined) properties.serverKeepAlive = this.serverKeepAlive;
     packet.properties = properties;
     return packet;
   }

@@ -5,10 +5,11 @@ import type { Delivery } from '@roost/session';
 import type { Action } from './actions.ts';
 import type { AuthDecision } from './authenticator.ts';
 import { encodeWithin } from './fit-packet.ts';
-import { Channel, type ChannelContext } from './channel.ts';
+import { Channel, type Admission, type ChannelContext } from './channel.ts';
 import { describeInfo, type ConnectionInfo } from './connection-info.ts';
 import { decodeModeOf, PacketReader, type PacketSink } from './packet-reader.ts';
 import type { Logger } from './options.ts';
+import { PublishThrottle, type Throttled } from './publish-throttle.ts';
 import { ResponseOrder } from './response-order.ts';
 import type { ClosedBy, DropReason } from './stats.ts';
 
@@ -62,14 +63,20 @@ export class Connection implements PacketSink {
   private connectedAt = 0;
   /** A CONNECT arrived (accepted or not): the close is then a client's, logged at info. */
   private connectReceived = false;
-  private readingPaused = false;
+  /** Reasons reading is paused for (a congested peer link, the publish rate); reading resumes at 0. */
+  private pauses = 0;
+  /** Undefined without a publish rate limit. */
+  private readonly throttle: PublishThrottle | undefined;
+  /** Settles once the last PUBLISH held back for the rate has been processed. */
+  private throttleTail: Promise<void> | undefined;
 
-  /** `admitted` false: the node is at its connection limit, and the CONNECT is refused. */
-  constructor(stream: Duplex, info: ConnectionInfo, host: ConnectionHost, admitted = true) {
+  /** Anything but `admitted` (the node's connection limit, the address's connect rate): the CONNECT is refused. */
+  constructor(stream: Duplex, info: ConnectionInfo, host: ConnectionHost, admission: Admission = 'admitted') {
     this.stream = stream;
     this.info = info;
     this.host = host;
-    this.channel = new Channel(host.ctx, admitted);
+    this.channel = new Channel(host.ctx, admission);
+    this.throttle = PublishThrottle.of(host.ctx.limits);
     this.channel.onDrop = (delivery, reason) => host.dropped(this, delivery, reason);
     this.reader = new PacketReader(this, host.ctx.limits.maxPacketSize);
     this.order = new ResponseOrder((error) => this.owedFailed(error));
@@ -113,8 +120,48 @@ export class Connection implements PacketSink {
       this.reader.mode = decodeModeOf(packet);
       this.connectReceived = true;
     }
-    if (this.order.holdsPackets) this.order.then(() => this.process(packet));
+    const throttled = this.throttle && packet.cmd === 'publish' ? this.throttle.take(packet.length ?? 0, Date.now()) : undefined;
+    if (throttled) this.holdBack(packet, throttled);
+    else if (this.order.holdsPackets) this.order.then(() => this.process(packet));
     else this.process(packet);
+  }
+
+  /**
+   * A PUBLISH over the client's rate waits, in packet order, until its tokens exist, and the
+   * connection stops reading until every held one has gone: the client is slowed down by TCP,
+   * nothing is dropped, and what waits here is at most the rest of one read. A client over its
+   * rate for longer than ROOST_PUBLISH_THROTTLE_SECONDS is disconnected (v5: 0x96).
+   */
+  private holdBack(packet: Packet, throttled: Throttled): void {
+    const graceMs = (this.host.ctx.limits.publishThrottleSeconds ?? 0) * 1000;
+    if (graceMs > 0 && throttled.overForMs >= graceMs) {
+      this.host.execute(this, { type: 'limit', limit: 'publish_rate_disconnect' });
+      this.disconnect(ReasonCode.MessageRateTooHigh, 'publish rate above the limit for too long');
+      return;
+    }
+    this.host.execute(this, { type: 'limit', limit: throttled.limit });
+    const released = new Promise<void>((resolve) => {
+      this.order.then(() =>
+        delayUntil(throttled.releaseAt).then(() => {
+          resolve();
+          this.process(packet);
+        }),
+      );
+    });
+    this.order.holdPackets(released);
+    const pausing = this.throttleTail === undefined;
+    this.throttleTail = released;
+    if (pausing) this.pauseReading(this.throttleDrained());
+  }
+
+  /** Settles once no PUBLISH is held back for the rate any more (each one held extends it). */
+  private async throttleDrained(): Promise<void> {
+    let tail: Promise<void> | undefined;
+    while (tail !== this.throttleTail) {
+      tail = this.throttleTail;
+      await tail;
+    }
+    this.throttleTail = undefined;
   }
 
   /**
@@ -202,14 +249,20 @@ export class Connection implements PacketSink {
    * move on (a peer link full) waits in its own socket, as TCP lets it, rather than in memory.
    */
   pauseReading(until: Promise<unknown>): void {
-    if (this.closed || this.readingPaused) return;
-    this.readingPaused = true;
-    this.stream.pause();
+    if (this.closed) return;
+    if (this.pauses++ === 0) this.stream.pause();
     const resume = () => {
-      this.readingPaused = false;
-      if (!this.closed) this.stream.resume();
+      if (--this.pauses > 0 || this.closed) return;
+      // What the client sent meanwhile waited in its socket: the keep alive restarts from here.
+      this.lastActivity = Date.now();
+      this.stream.resume();
     };
     until.then(resume, resume);
+  }
+
+  /** Reading is paused: silence from the client then says nothing about its keep alive. */
+  get readingPaused(): boolean {
+    return this.pauses > 0;
   }
 
   deliver(delivery: Delivery): void {
@@ -342,6 +395,11 @@ export class Connection implements PacketSink {
     this.host.countDisconnect(by, reasonCode);
     this.host.log.info(fields, 'connection closed');
   }
+}
+
+function delayUntil(at: number): Promise<void> {
+  const wait = at - Date.now();
+  return wait <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, wait));
 }
 
 /** Ends a turn's cork (see Connection.write). */

@@ -1,4 +1,4 @@
-import type { ProtocolVersion } from '@roost/protocol';
+import type { ProtocolVersion, ReasonCode } from '@roost/protocol';
 import type { Session } from '@roost/session';
 import type { Action, AttachRequest } from './actions.ts';
 import type { ClientPermissions } from './authorizer.ts';
@@ -20,6 +20,12 @@ export type { Will } from './will.ts';
 
 export type ChannelState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
 
+/**
+ * Whether the node takes this connection: `connection-limit` (ROOST_MAX_CONNECTIONS) and
+ * `connect-rate` (ROOST_MAX_CONNECT_RATE, per address) refuse its CONNECT.
+ */
+export type Admission = 'admitted' | 'connection-limit' | 'connect-rate';
+
 /** What a handler reads and changes of one connection's protocol state; the Channel implements it. */
 export interface HandlerState {
   readonly ctx: ChannelContext;
@@ -28,8 +34,8 @@ export interface HandlerState {
   clientId: string;
   /** From CONNECT, for the logs and for authentication; the password is never kept. */
   username: string | undefined;
-  /** False when the node was at its connection limit as this connection came: CONNECT is refused. */
-  readonly admitted: boolean;
+  /** Anything but `admitted`: CONNECT is refused, with the reason this says. */
+  readonly admission: Admission;
   assignedClientId: string | undefined;
   /** What the client may publish, subscribe and receive; set once CONNECT is accepted. */
   permissions: ClientPermissions | undefined;
@@ -38,6 +44,8 @@ export interface HandlerState {
   session: Session | undefined;
   will: Will | undefined;
   keepAlive: number;
+  /** v5: the keep alive CONNACK tells the client to use instead of its own [MQTT-3.2.2-21]. */
+  serverKeepAlive: number | undefined;
   requestedSessionExpiry: number;
   grantedSessionExpiry: number;
   clientReceiveMaximum: number;
@@ -47,4 +55,6 @@ export interface HandlerState {
   problemInformation: boolean;
   /** Moves queued deliveries into the window as acknowledgements free it. */
   drain(actions?: Action[]): Action[];
+  /** Closes the connection for the client's fault: DISCONNECT with the reason first on v5. */
+  fail(reasonCode: ReasonCode, reason: string): Action[];
 }

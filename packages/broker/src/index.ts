@@ -13,5 +13,5 @@ export type { Connection } from './connection.ts';
 export * from './authenticator.ts';
 export * from './authorizer.ts';
 export { Distribution } from './distribution.ts';
-export { DROP_REASONS, type DropReason, type ClosedBy } from './stats.ts';
+export { DROP_REASONS, LIMIT_NAMES, type DropReason, type ClosedBy, type LimitName } from './stats.ts';
 export type { SessionCensus } from './session-census.ts';

@@ -1,6 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ReasonCode } from '@roost/protocol';
+import type { Admission } from './channel.ts';
+import { ConnectRateLimiter } from './connect-rate.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import { connectionInfo, formatRemote, type ConnectionInfo } from './connection-info.ts';
 import { openKind } from './listeners/kinds.ts';
@@ -11,7 +13,9 @@ import type { BrokerStats } from './stats.ts';
 
 export interface ListenerOptions {
   /** Open connections this node takes; more are refused at CONNECT. Undefined: no limit. */
-  maxConnections?: number;
+  maxConnections?: number | undefined;
+  /** New connections per second per address; more are refused at CONNECT (0x9F). Undefined: no limit. */
+  maxConnectRate?: number | undefined;
 }
 
 /** A socket accepted but not yet a Connection: its PROXY header, TLS handshake or WebSocket upgrade is under way. */
@@ -41,11 +45,13 @@ export class Listener {
   /** Open connections per listener name, for /metrics. */
   readonly connectionsByListener = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly connectRate: ConnectRateLimiter | undefined;
 
   constructor(host: ConnectionHost, stats: BrokerStats, options: ListenerOptions = {}) {
     this.host = host;
     this.stats = stats;
     this.options = options;
+    if (options.maxConnectRate !== undefined) this.connectRate = new ConnectRateLimiter(options.maxConnectRate);
   }
 
   /** Opens every listener, or none: one that fails closes those opened before it. */
@@ -119,11 +125,25 @@ export class Listener {
   }
 
   private connect(stream: Duplex, info: ConnectionInfo): void {
-    const { maxConnections } = this.options;
-    const admitted = maxConnections === undefined || this.open.size < maxConnections;
-    if (!admitted) this.stats.connectionsOverLimit++;
-    this.open.add(new Connection(stream, info, this.host, admitted));
+    this.open.add(new Connection(stream, info, this.host, this.admission(info)));
     this.connectionsByListener.set(info.listener, (this.connectionsByListener.get(info.listener) ?? 0) + 1);
+  }
+
+  /**
+   * Whether the node takes a new connection; a refused one is still read, so that its CONNECT
+   * can be answered with the reason. The address is the PROXY header's when there is one.
+   */
+  private admission(info: ConnectionInfo): Admission {
+    const { maxConnections } = this.options;
+    if (maxConnections !== undefined && this.open.size >= maxConnections) {
+      this.stats.connectionsOverLimit++;
+      return 'connection-limit';
+    }
+    if (this.connectRate && !this.connectRate.admit(info.remoteAddress, Date.now())) {
+      this.stats.countLimit('connect_rate');
+      return 'connect-rate';
+    }
+    return 'admitted';
   }
 
   /** The connection closed: it is no longer swept or told about shutdown. */
@@ -167,7 +187,7 @@ export class Listener {
       const { channel } = connection;
       if (channel.state === 'awaiting-connect' && now - connection.openedAt > connectDeadline) {
         connection.fail(ReasonCode.MaximumConnectTime, 'no CONNECT in time');
-      } else if (channel.keepAlive > 0 && now - connection.lastActivity > channel.keepAlive * 1500) {
+      } else if (channel.keepAlive > 0 && !connection.readingPaused && now - connection.lastActivity > channel.keepAlive * 1500) {
         connection.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
       }
     }

@@ -11,6 +11,9 @@ export interface Logger {
 
 export type QueueOverflowPolicy = 'drop-oldest' | 'drop-newest';
 
+/** What a PUBLISH the ACL refuses gets: `ignore` acknowledges (v5: with 0x87) and drops it; `disconnect` closes. */
+export type AclDenyAction = 'ignore' | 'disconnect';
+
 export interface BrokerLimits {
   /** Messages queued per offline or window-blocked session before the overflow policy applies. */
   maxQueuedMessages: number;
@@ -29,6 +32,31 @@ export interface BrokerLimits {
   maxSessionExpiry: number;
   /** Seconds a new connection has to send CONNECT. */
   connectTimeout: number;
+  /** Largest keep alive a client may use, seconds (0, none, counts as larger); undefined: any. */
+  maxKeepAlive?: number;
+  /** Subscriptions one session may hold; undefined: no limit. */
+  maxSubscriptions?: number;
+  /** Longest topic name or filter, UTF-8 bytes; undefined: the protocol's 65535. */
+  maxTopicLength?: number;
+  /** Most levels in a topic name or filter; undefined: no limit. */
+  maxTopicLevels?: number;
+  /** PUBLISHes per second per client before its reading is paused; undefined: no limit. */
+  maxPublishRate?: number;
+  /** PUBLISH bytes per second per client before its reading is paused; undefined: no limit. */
+  maxPublishBytesRate?: number;
+  /** Seconds of either rate a client may send at once (the token buckets' size); default 1. */
+  publishBurstSeconds?: number;
+  /** Seconds a client may stay over its rate (paused) before it is disconnected; 0 or undefined: never. */
+  publishThrottleSeconds?: number;
+  aclDenyAction?: AclDenyAction;
+}
+
+/** Repeated authentication failures from one address: slowed down, then refused for a while. */
+export interface AuthBanPolicy {
+  /** Failures within `seconds` that ban the address. */
+  after: number;
+  /** The window the failures are counted in, and how long a ban lasts. */
+  seconds: number;
 }
 
 export interface BrokerOptions {
@@ -42,6 +70,10 @@ export interface BrokerOptions {
   maxConnections?: number;
   /** Who may connect and what each client may touch; undefined: anyone, anything (but `$` publishes). */
   auth?: AuthOptions;
+  /** New connections per second from one address (IPv6: one /64); more get CONNACK 0x9F. Undefined: no limit. */
+  maxConnectRate?: number;
+  /** Undefined: failures are only counted. */
+  authBan?: AuthBanPolicy;
 }
 
 export const defaultLimits: BrokerLimits = {

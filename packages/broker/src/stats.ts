@@ -22,6 +22,42 @@ export type DropReason =
 
 export const DROP_REASONS: readonly DropReason[] = ['no_subscribers', 'queue_full', 'slow_consumer', 'too_large', 'expired', 'acl', 'no_shared_member'];
 
+/**
+ * A limit a client reached, the `limit` label of roost_limit_hits_total: a fixed set, never a
+ * client or an address.
+ */
+export type LimitName =
+  /** A keep alive above ROOST_MAX_KEEPALIVE (or 0): lowered on v5, refused on v3. */
+  | 'max_keepalive'
+  /** A SUBSCRIBE filter beyond ROOST_MAX_SUBSCRIPTIONS. */
+  | 'max_subscriptions'
+  /** A topic name or filter longer than ROOST_MAX_TOPIC_LENGTH. */
+  | 'topic_length'
+  /** A topic name or filter deeper than ROOST_MAX_TOPIC_LEVELS. */
+  | 'topic_levels'
+  /** A PUBLISH held back by ROOST_MAX_PUBLISH_RATE. */
+  | 'publish_rate'
+  /** A PUBLISH held back by ROOST_MAX_PUBLISH_BYTES_RATE. */
+  | 'publish_bytes_rate'
+  /** A client disconnected for staying over its rate longer than ROOST_PUBLISH_THROTTLE_SECONDS. */
+  | 'publish_rate_disconnect'
+  /** A connection refused by ROOST_MAX_CONNECT_RATE. */
+  | 'connect_rate'
+  /** A CONNECT refused because its address is banned (ROOST_AUTH_BAN_AFTER). */
+  | 'auth_banned';
+
+export const LIMIT_NAMES: readonly LimitName[] = [
+  'max_keepalive',
+  'max_subscriptions',
+  'topic_length',
+  'topic_levels',
+  'publish_rate',
+  'publish_bytes_rate',
+  'publish_rate_disconnect',
+  'connect_rate',
+  'auth_banned',
+];
+
 /** Who closed an MQTT connection. */
 export type ClosedBy = 'client' | 'server';
 
@@ -65,6 +101,14 @@ export class BrokerStats {
   readonly authOutcomes = new Map<string, number>();
   /** PUBLISHes, SUBSCRIBE filters, deliveries and wills the client's rules refused, by access. */
   readonly authzDenials = new Map<string, number>();
+  /** Limits reached, by limit. */
+  readonly limitHits = Object.fromEntries(LIMIT_NAMES.map((limit) => [limit, 0])) as Record<LimitName, number>;
+  /** Addresses banned for repeated authentication failures. */
+  authBans = 0;
+
+  countLimit(limit: LimitName): void {
+    this.limitHits[limit]++;
+  }
 
   countDrop(reason: DropReason): void {
     this.messagesDropped++;

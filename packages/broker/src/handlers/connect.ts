@@ -10,6 +10,9 @@ import { NEVER_EXPIRES } from '@roost/session';
 import type { Action } from '../actions.ts';
 import type { AuthDecision } from '../authenticator.ts';
 import type { HandlerState, Will } from '../handler-state.ts';
+import type { BrokerLimits } from '../options.ts';
+import type { LimitName } from '../stats.ts';
+import { topicOverLimit } from '../topic-limits.ts';
 import { OutboundTopicAliases } from '../topic-aliases.ts';
 import { hasMalformedCharacters, malformedProperty, repeatedProperty } from '../decoded-checks.ts';
 
@@ -20,10 +23,17 @@ export function handleConnect(ch: HandlerState, packet: IConnectPacket): Action[
   // Binds from the CONNECT on, a refusing CONNACK included; 0 or a repeat is refused below.
   const maximumPacketSize: unknown = version === 5 ? packet.properties?.maximumPacketSize : undefined;
   if (typeof maximumPacketSize === 'number' && maximumPacketSize > 0) ch.clientMaximumPacketSize = maximumPacketSize;
-  const refusal = validateConnect(packet, version);
-  if (refusal !== undefined) return refuse(ch, refusal.code, refusal.reason);
+  const { limits } = ch.ctx;
+  const refusal = validateConnect(packet, version, limits);
+  if (refusal !== undefined) return counted(refusal.limit, refuse(ch, refusal.code, refusal.reason));
   // The node's connection limit (ROOST_MAX_CONNECTIONS) is told as a quota, v3 as server unavailable.
-  if (!ch.admitted) return refuse(ch, ReasonCode.QuotaExceeded, 'the server is at its connection limit');
+  if (ch.admission === 'connection-limit') return refuse(ch, ReasonCode.QuotaExceeded, 'the server is at its connection limit');
+  if (ch.admission === 'connect-rate') return refuse(ch, ReasonCode.ConnectionRateExceeded, 'too many new connections from this address; try again later');
+  const keepAlive = keepAliveOf(version, packet.keepalive ?? 0, limits);
+  if (keepAlive === undefined) {
+    // v3 cannot be told another keep alive: refused as Mosquitto refuses it (v3 return code 2).
+    return counted('max_keepalive', refuse(ch, ReasonCode.ClientIdentifierNotValid, `keep alive above the maximum of ${limits.maxKeepAlive} s`));
+  }
   ch.username = packet.username;
 
   const properties = packet.properties ?? {};
@@ -34,15 +44,12 @@ export function handleConnect(ch: HandlerState, packet: IConnectPacket): Action[
   }
   ch.clientId = clientId;
 
-  const { limits } = ch.ctx;
   const requested = version === 5 ? (properties.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER_EXPIRES;
   ch.requestedSessionExpiry = requested;
   ch.grantedSessionExpiry = Math.min(requested, limits.maxSessionExpiry);
 
-  // [MQTT-3.1.2-21] v5 clients are told the Server Keep Alive in CONNACK; v3 clients cannot be,
-  // so they keep their own value [MQTT-3.1.2-24 v3.1.1].
-  const serverKeepAlive = version === 5 ? limits.serverKeepAlive : undefined;
-  ch.keepAlive = serverKeepAlive ?? packet.keepalive ?? 0;
+  ch.keepAlive = keepAlive.keepAlive;
+  ch.serverKeepAlive = keepAlive.server;
   if (version === 5) {
     ch.clientReceiveMaximum = properties.receiveMaximum ?? 0xffff;
     if (properties.topicAliasMaximum) ch.outboundAliases = new OutboundTopicAliases(properties.topicAliasMaximum);
@@ -52,7 +59,32 @@ export function handleConnect(ch: HandlerState, packet: IConnectPacket): Action[
   ch.state = 'connecting';
   ch.attachRequest = { clientId, cleanStart: packet.clean ?? true, sessionExpiry: ch.grantedSessionExpiry };
   const password = typeof packet.password === 'string' ? Buffer.from(packet.password) : packet.password;
-  return [{ type: 'authenticate', credentials: { clientId, username: packet.username, password } }];
+  return counted(keepAlive.capped ? 'max_keepalive' : undefined, [{ type: 'authenticate', credentials: { clientId, username: packet.username, password } }]);
+}
+
+/**
+ * The keep alive the connection runs on; undefined when the client must be refused. v5 clients
+ * are told a Server Keep Alive in CONNACK and must use it [MQTT-3.2.2-21]: ROOST_SERVER_KEEP_ALIVE
+ * imposes one, ROOST_MAX_KEEPALIVE lowers a larger one (0, no keep alive at all, counts as
+ * larger, as in Mosquitto's max_keepalive). A v3 client cannot be told, and the server must
+ * then use its value [MQTT-3.1.2-24 v3.1.1]: one above the maximum is refused.
+ */
+function keepAliveOf(
+  version: ProtocolVersion,
+  requested: number,
+  limits: BrokerLimits,
+): { keepAlive: number; server: number | undefined; capped: boolean } | undefined {
+  const imposed = version === 5 ? limits.serverKeepAlive : undefined;
+  const keepAlive = imposed ?? requested;
+  const max = limits.maxKeepAlive;
+  if (max === undefined || (keepAlive !== 0 && keepAlive <= max)) return { keepAlive, server: imposed, capped: false };
+  if (version < 5) return undefined;
+  return { keepAlive: max, server: max, capped: true };
+}
+
+/** The actions, after a count of the limit the client reached, if it reached one. */
+function counted(limit: LimitName | undefined, actions: Action[]): Action[] {
+  return limit === undefined ? actions : [{ type: 'limit', limit }, ...actions];
 }
 
 /**
@@ -81,7 +113,8 @@ export function handleAuthenticated(ch: HandlerState, decision: AuthDecision): A
 function validateConnect(
   packet: IConnectPacket,
   version: ProtocolVersion,
-): { code: ReasonCode; reason: string } | undefined {
+  limits: BrokerLimits,
+): { code: ReasonCode; reason: string; limit?: LimitName } | undefined {
   const properties = packet.properties ?? {};
   // [MQTT-3.1.2-1] / 3.1.1: protocol name and level must agree.
   const expectedName = version === 3 ? 'MQIsdp' : 'MQTT';
@@ -110,6 +143,8 @@ function validateConnect(
   }
   if (packet.will) {
     if (!isValidTopicName(packet.will.topic)) return { code: ReasonCode.TopicNameInvalid, reason: 'will topic is not a valid topic name' };
+    const limit = topicOverLimit(packet.will.topic, limits);
+    if (limit !== undefined) return { code: ReasonCode.TopicNameInvalid, reason: `will topic over the ${limit.replace('_', ' ')} limit`, limit };
   }
   if (packet.password !== undefined && packet.username === undefined && version < 5) {
     // [MQTT-3.1.2-22] v3.1.1: a password needs a user name.

@@ -4,11 +4,12 @@ import { isValidTopicName } from '@roost/topics';
 import { ProtocolError, ReasonCode, messageFromPublish } from '@roost/protocol';
 import type { Action } from '../actions.ts';
 import type { HandlerState } from '../handler-state.ts';
+import { topicOverLimit, type TopicLimit } from '../topic-limits.ts';
 import { ack } from './acks.ts';
 
 /**
  * PUBLISH from the client, as a pipeline of small steps:
- * resolve alias → validate → authorize → check the inbound window → route → acknowledge.
+ * resolve alias → validate → topic limits → authorize → check the inbound window → route → acknowledge.
  */
 export function handlePublish(ch: HandlerState, packet: IPublishPacket): Action[] {
   const topic = resolveTopicAlias(ch, packet);
@@ -22,6 +23,8 @@ export function handlePublish(ch: HandlerState, packet: IPublishPacket): Action[
   if (packet.properties?.subscriptionIdentifier !== undefined) {
     throw new ProtocolError(ReasonCode.ProtocolError, 'PUBLISH from a client with a subscription identifier'); // [MQTT-3.3.4-6]
   }
+  const limit = topicOverLimit(topic, ch.ctx.limits);
+  if (limit !== undefined) return refuseTopic(ch, packet, limit);
   if (!ch.permissions!.canPublish(topic)) return refusePublish(ch, packet, topic);
   const session = ch.session!;
   // A resend of a QoS 2 message already received (not yet released) is routed again under the
@@ -75,11 +78,27 @@ function refusePayload(ch: HandlerState, packet: IPublishPacket): Action[] {
 }
 
 /**
+ * A topic name longer or deeper than the limits: well formed, but not accepted, which v5 says
+ * with 0x90 Topic Name invalid on the ack (MQTT 5 3.4.2.1, 3.5.2.1), or on a DISCONNECT at
+ * QoS 0, which has no ack. v3 has no such code: the connection closes, so that the client
+ * learns that its message went nowhere.
+ */
+function refuseTopic(ch: HandlerState, packet: IPublishPacket, limit: TopicLimit): Action[] {
+  const counted: Action = { type: 'limit', limit };
+  const reason = `topic name over the ${limit === 'topic_length' ? 'length' : 'levels'} limit`;
+  if (ch.version < 5 || packet.qos === 0) return [counted, ...ch.fail(ReasonCode.TopicNameInvalid, reason)];
+  const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
+  return [counted, { type: 'send', packet: ack(ch.version, cmd, packet.messageId!, ReasonCode.TopicNameInvalid) }];
+}
+
+/**
  * A topic the client may not publish to: v5 is told by the ack's reason code; v3 has none, so
  * the message is acknowledged and dropped, as Mosquitto does. QoS 0 is dropped either way.
+ * With ROOST_ACL_DENY_ACTION=disconnect the connection closes instead (v5: DISCONNECT 0x87).
  */
 function refusePublish(ch: HandlerState, packet: IPublishPacket, topic: string): Action[] {
   const actions: Action[] = [{ type: 'denied', access: 'publish', topic }];
+  if (ch.ctx.limits.aclDenyAction === 'disconnect') return [...actions, ...ch.fail(ReasonCode.NotAuthorized, 'not authorized to publish to this topic')];
   if (packet.qos === 0) return actions;
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
   // A v5 PUBREC of 0x80 or more ends the QoS 2 exchange; a v3 one is followed by PUBREL,

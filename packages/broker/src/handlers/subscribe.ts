@@ -4,6 +4,7 @@ import { ProtocolError, ReasonCode, SubackFailureV3, type QoS, type Subscription
 import type { Action } from '../actions.ts';
 import type { HandlerState } from '../handler-state.ts';
 import { hasMalformedCharacters } from '../decoded-checks.ts';
+import { topicOverLimit } from '../topic-limits.ts';
 
 /** SUBSCRIBE: one reason code per filter, SUBACK, then the retained messages each filter asks for. */
 export function handleSubscribe(ch: HandlerState, packet: ISubscribePacket): Action[] {
@@ -22,17 +23,30 @@ export function handleSubscribe(ch: HandlerState, packet: ISubscribePacket): Act
   const registrations: Action[] = [];
   const retained: Action[] = [];
   const denied: Action[] = [];
+  const { maxSubscriptions } = ch.ctx.limits;
   for (const subscription of packet.subscriptions) {
     let code = subscriptionCode(ch, subscription);
-    // A shared subscription is authorized on its inner filter; v3.1.1 has one failure code [MQTT-3.9.3-1].
+    const existed = session.subscriptions.has(subscription.topic);
+    // Checked in the order validate → limits → authorize → quota; v3.1.1 has one failure code [MQTT-3.9.3-1].
+    const limit = code <= ReasonCode.GrantedQoS2 ? topicOverLimit(subscription.topic, ch.ctx.limits) : undefined;
+    if (limit !== undefined) {
+      // Well formed, but not accepted: MQTT 5 3.9.3's Topic Filter invalid.
+      code = ch.version === 5 ? ReasonCode.TopicFilterInvalid : SubackFailureV3;
+      denied.push({ type: 'limit', limit });
+    }
+    // A shared subscription is authorized on its inner filter.
     if (code <= ReasonCode.GrantedQoS2 && !ch.permissions!.canSubscribe(subscription.topic)) {
       code = ch.version === 5 ? ReasonCode.NotAuthorized : SubackFailureV3;
       denied.push({ type: 'denied', access: 'subscribe', topic: subscription.topic });
     }
+    // Replacing a filter the session holds adds nothing, so it is never over the quota.
+    if (code <= ReasonCode.GrantedQoS2 && !existed && maxSubscriptions !== undefined && session.subscriptions.size >= maxSubscriptions) {
+      code = ch.version === 5 ? ReasonCode.QuotaExceeded : SubackFailureV3;
+      denied.push({ type: 'limit', limit: 'max_subscriptions' });
+    }
     granted.push(code);
     if (code > ReasonCode.GrantedQoS2) continue;
     const options = optionsFrom(subscription, code as QoS, subscriptionId);
-    const existed = session.subscriptions.has(subscription.topic);
     session.subscriptions.set(subscription.topic, options); // [MQTT-3.8.4-3] replaces an identical filter
     // [MQTT-3.3.1-9..11] retain handling 0: always, 1: only for a new subscription, 2: never; shared: never.
     const sendRetained =
