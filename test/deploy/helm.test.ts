@@ -3,11 +3,11 @@
 // settings parser; wrong values must fail the render.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig, type Config } from '@roost/node';
 import { extractHelm, type Helm } from '../helpers/helm.ts';
 import { selects, validateObject, type KubeObject } from '../helpers/kubernetes.ts';
@@ -307,16 +307,34 @@ test('PodDisruptionBudget selects the edges: maxUnavailable 1 by default, minAva
   assert.deepEqual([production_.spec.maxUnavailable, production_.spec.minAvailable], [undefined, 2]);
 });
 
-test('ServiceMonitor scrapes /metrics through the metrics Service; PrometheusRule alerts on that job', () => {
+test('ServiceMonitor scrapes /metrics through the metrics Service, labelled as deploy/prometheus expects', () => {
   const monitor = one(production, 'ServiceMonitor', 'roost');
   const metrics = one(production, 'Service', 'roost-metrics');
   assert.ok(selects(monitor.spec.selector.matchLabels, metrics.metadata.labels));
   assert.ok(!selects(monitor.spec.selector.matchLabels, one(production, 'Service', 'roost').metadata.labels), 'only the metrics Service');
-  assert.deepEqual(monitor.spec.endpoints[0], { port: 'http', path: '/metrics', interval: '30s' });
+  const [endpoint] = monitor.spec.endpoints;
+  assert.deepEqual([endpoint.port, endpoint.path, endpoint.interval], ['http', '/metrics', '30s']);
+  // job "roost" and instance = pod name, as the alerts and the dashboard select.
+  assert.equal(metrics.metadata.labels![monitor.spec.jobLabel], 'roost');
+  assert.deepEqual(endpoint.relabelings, [{ sourceLabels: ['__meta_kubernetes_pod_name'], targetLabel: 'instance' }]);
   assert.equal(monitor.metadata.labels!.release, 'prometheus');
+});
+
+test("PrometheusRule: deploy/prometheus/alerts.yml's alerts of the same name, narrowed to the release", async () => {
+  const shipped = parse(await readFile(fileURLToPath(new URL('../../deploy/prometheus/alerts.yml', import.meta.url)), 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert: string; expr: string; for?: string; labels: { severity: string } }> }>;
+  };
+  const byName = new Map(shipped.groups.flatMap((group) => group.rules).map((rule) => [rule.alert, rule]));
   const rules = one(production, 'PrometheusRule', 'roost').spec.groups[0].rules;
-  for (const rule of rules) assert.ok(rule.expr.includes(`job="roost-metrics", namespace="${NAMESPACE}"`), rule.expr);
-  assert.ok(rules.some((rule: { expr: string }) => rule.expr.startsWith('roost_redis_up')));
+  assert.ok(rules.length >= 3);
+  const withoutSelectors = (expr: string) => expr.replace(/\{[^}]*\}/g, '').trim();
+  for (const rule of rules) {
+    const original = byName.get(rule.alert);
+    assert.ok(original, `${rule.alert} is not in deploy/prometheus/alerts.yml`);
+    assert.equal(withoutSelectors(rule.expr), withoutSelectors(original.expr), rule.alert);
+    assert.deepEqual([rule.for, rule.labels.severity], [original.for, original.labels.severity], rule.alert);
+    assert.ok(rule.expr.includes(`job="roost", namespace="${NAMESPACE}", service="roost-metrics"`), rule.expr);
+  }
 });
 
 test('wrong values fail helm template (the schema check and render helm install runs first), naming the value', async () => {
