@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
-const layers = ['topics', 'protocol', 'session', 'broker', 'store-redis', 'cluster-grpc', 'auth', 'node', 'edge', 'bench'];
+const layers = ['topics', 'protocol', 'session', 'broker', 'store-redis', 'cluster-grpc', 'auth', 'node', 'edge', 'cli', 'bench'];
 const root = new URL('..', import.meta.url).pathname;
 const workspaces = [
   ...readdirSync(join(root, 'packages')).map((name) => join(root, 'packages', name)),

@@ -1,4 +1,4 @@
-import { argon2, createHash, pbkdf2, timingSafeEqual } from 'node:crypto';
+import { argon2, createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const pbkdf2Async = promisify(pbkdf2);
@@ -104,4 +104,16 @@ function compute(hash: PasswordHash, password: Buffer): Promise<Buffer> | Buffer
         passes: hash.passes,
       });
   }
+}
+
+/** Mosquitto 2.1's default; 2.0 wrote 101. Every Mosquitto 2 reads the count from the line. */
+export const PBKDF2_ITERATIONS = 1000;
+/** The salt length mosquitto_passwd uses. */
+const SALT_BYTES = 12;
+
+/** A `$7$` line's hash part, as `mosquitto_passwd` writes it, for a new or changed user. */
+export async function hashPassword(password: Buffer, iterations = PBKDF2_ITERATIONS): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  const hash = await pbkdf2Async(password, salt, iterations, SHA512_BYTES, 'sha512');
+  return `$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
