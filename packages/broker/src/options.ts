@@ -85,6 +85,13 @@ export const defaultLimits: BrokerLimits = {
   topicAliasMaximum: 64,
   maxSessionExpiry: 0xffffffff,
   connectTimeout: 10,
+  // Bounds on what one client can make the node hold or walk, far above what clients use.
+  maxSubscriptions: 10_000,
+  maxTopicLength: 65_535,
+  maxTopicLevels: 128,
+  publishBurstSeconds: 1,
+  publishThrottleSeconds: 10,
+  aclDenyAction: 'ignore',
 };
 
 export interface ListenOptions {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@roost/protocol';
-import type { BrokerLimits, QueueOverflowPolicy, SharedStrategy, TlsSettings } from '@roost/broker';
+import type { AclDenyAction, AuthBanPolicy, BrokerLimits, QueueOverflowPolicy, SharedStrategy, TlsSettings } from '@roost/broker';
 import { SETTINGS, type Setting } from './settings.ts';
 import { unknownVariables } from './unknown-variables.ts';
 
@@ -19,6 +19,9 @@ export interface Config {
   /** Names of the listeners that require a PROXY header (ROOST_PROXY_PROTOCOL). */
   proxyProtocol: ReadonlySet<string>;
   maxConnections: number | undefined;
+  maxConnectRate: number | undefined;
+  /** Undefined: ROOST_AUTH_BAN_AFTER=0. */
+  authBan: AuthBanPolicy | undefined;
   /** ROOST_PASSWORD_FILE; undefined: no provider. */
   passwordFile: string | undefined;
   aclFile: string | undefined;
@@ -62,7 +65,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     topicAliasMaximum: get('topicAliasMaximum'),
     maxSessionExpiry: get('maxSessionExpiry'),
     connectTimeout: get('connectTimeout'),
+    publishBurstSeconds: get('publishBurstSeconds'),
+    publishThrottleSeconds: get('publishThrottleSeconds'),
+    aclDenyAction: get<AclDenyAction>('aclDenyAction'),
   };
+  for (const key of ['maxKeepAlive', 'maxSubscriptions', 'maxTopicLength', 'maxTopicLevels', 'maxPublishRate', 'maxPublishBytesRate'] as const) {
+    const value = get<number | undefined>(key);
+    if (value !== undefined) limits[key] = value;
+  }
+  const authBanAfter = get<number>('authBanAfter');
   const serverKeepAlive = get<number | undefined>('serverKeepAlive');
   if (serverKeepAlive !== undefined) limits.serverKeepAlive = serverKeepAlive;
   const tls = tlsSettings(get);
@@ -88,6 +99,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     wsPath,
     proxyProtocol,
     maxConnections: get('maxConnections'),
+    maxConnectRate: get('maxConnectRate'),
+    authBan: authBanAfter === 0 ? undefined : { after: authBanAfter, seconds: get('authBanSeconds') },
     passwordFile,
     aclFile: get('aclFile'),
     allowAnonymous,

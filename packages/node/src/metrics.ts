@@ -1,7 +1,7 @@
 // Prometheus metrics for /metrics. Every value is read from the broker's and transport's
 // own counters when scraped, so the message path never touches prom-client.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { DROP_REASONS, type Broker, type Distribution } from '@roost/broker';
+import { DROP_REASONS, LIMIT_NAMES, type Broker, type Distribution } from '@roost/broker';
 import type { TransportStats } from '@roost/cluster-grpc';
 import { distributionHistogram } from './distribution-metric.ts';
 
@@ -152,6 +152,17 @@ export function createMetrics(sources: MetricSources): Registry {
       }
     },
   });
+  new Counter({
+    name: 'roost_limit_hits_total',
+    help: 'limits clients reached, by limit: ' + LIMIT_NAMES.join(', '),
+    labelNames: ['limit'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const limit of LIMIT_NAMES) this.inc({ limit }, stats.limitHits[limit]);
+    },
+  });
+  counter('roost_auth_bans_total', 'addresses banned for repeated authentication failures (ROOST_AUTH_BAN_AFTER)', () => stats.authBans);
   labelledCounter('roost_authz_denials_total', 'what the ACL refused, by access: publish, subscribe (per filter), receive (per delivery), will', 'access', stats.authzDenials);
 
   const transport = sources.transport;
