@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse, parseAllDocuments } from 'yaml';
+import { isMap, parse, parseAllDocuments, parseDocument, type Pair, type YAMLMap } from 'yaml';
 import { loadConfig, type Config } from '@roost/node';
 import { extractHelm, type Helm } from '../helpers/helm.ts';
 import { selects, validateObject, type KubeObject } from '../helpers/kubernetes.ts';
@@ -110,6 +110,26 @@ test('helm lint passes with the default values and with a production-like values
     const result = await helm('lint', '--strict', CHART, ...args);
     assert.equal(result.code, 0, `${args.join(' ')}\n${result.stdout}${result.stderr}`);
   }
+});
+
+test('every value in values.yaml is documented by a comment of its own or of the block it is in', async () => {
+  const document = parseDocument(await readFile(join(CHART, 'values.yaml'), 'utf8'));
+  // Kubernetes structures passed through whole: their block's comment says what they are.
+  const passThrough = new Set(['resources', 'podSecurityContext', 'securityContext', 'behavior']);
+  type Commented = { comment?: string | null; commentBefore?: string | null };
+  const undocumented: string[] = [];
+  const walk = (map: YAMLMap, path: string, blockDocumented: boolean) => {
+    map.items.forEach((item, index) => {
+      const pair = item as Pair<Commented & { value: unknown }, Commented>;
+      const key = String(pair.key.value);
+      // A comment above a map's first key is the map's own (the yaml package's placement).
+      const documented = Boolean(pair.key.commentBefore || pair.value?.comment || (isMap(pair.value) && pair.value.commentBefore) || (index === 0 && map.commentBefore));
+      if (isMap(pair.value) && !passThrough.has(key)) walk(pair.value, `${path}${key}.`, documented);
+      else if (!documented && !blockDocumented) undocumented.push(`${path}${key}`);
+    });
+  };
+  walk(document.contents as YAMLMap, '', false);
+  assert.deepEqual(undocumented, []);
 });
 
 test('every rendered object is valid against the Kubernetes schemas (Prometheus Operator CRDs included)', async () => {
