@@ -1,4 +1,4 @@
-import { createBroker, defaultLimits, type Broker, type BrokerLimits, type Logger } from '@roost/broker';
+import { createBroker, defaultLimits, type Broker, type BrokerLimits, type BrokerOptions, type Logger } from '@roost/broker';
 
 /** A logger that drops everything; tests assert on the wire, not on logs. */
 export const silentLogger: Logger = {
@@ -29,14 +29,20 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
-/** A real broker on an ephemeral loopback port. */
-export async function startBroker(limits: Partial<BrokerLimits> = {}, sysInterval = 0, logger: Logger = silentLogger): Promise<TestBroker> {
+/** A real broker on an ephemeral loopback port; `options` for the rest (auth, connect rate, bans). */
+export async function startBroker(
+  limits: Partial<BrokerLimits> = {},
+  sysInterval = 0,
+  logger: Logger = silentLogger,
+  options: Partial<BrokerOptions> = {},
+): Promise<TestBroker> {
   const broker = createBroker({
     nodeId: 'test',
     version: '0.0.0-test',
     logger,
     limits: { ...defaultLimits, ...limits },
     sysInterval,
+    ...options,
   });
   const { port } = await broker.listen({ port: 0, host: '127.0.0.1' });
   return { broker, port, url: `mqtt://127.0.0.1:${port}`, stop: () => broker.stop() };

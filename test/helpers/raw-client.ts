@@ -51,8 +51,9 @@ export class RawClient {
     });
   }
 
-  static async open(port: number, protocolVersion: ProtocolVersion = 4): Promise<RawClient> {
-    const socket = netConnect({ port, host: '127.0.0.1' });
+  /** `localAddress` (another loopback address, 127.0.0.2) makes the client come from elsewhere. */
+  static async open(port: number, protocolVersion: ProtocolVersion = 4, localAddress?: string): Promise<RawClient> {
+    const socket = netConnect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
     await once(socket, 'connect');
     socket.setNoDelay(true);
     return new RawClient(socket, protocolVersion);

@@ -133,25 +133,32 @@ export class Connection implements PacketSink {
    * rate for longer than ROOST_PUBLISH_THROTTLE_SECONDS is disconnected (v5: 0x96).
    */
   private holdBack(packet: Packet, throttled: Throttled): void {
-    const graceMs = (this.host.ctx.limits.publishThrottleSeconds ?? 0) * 1000;
-    if (graceMs > 0 && throttled.overForMs >= graceMs) {
-      this.host.execute(this, { type: 'limit', limit: 'publish_rate_disconnect' });
-      this.disconnect(ReasonCode.MessageRateTooHigh, 'publish rate above the limit for too long');
-      return;
-    }
+    if (this.overTooLong(throttled.overForMs)) return;
     this.host.execute(this, { type: 'limit', limit: throttled.limit });
     const released = new Promise<void>((resolve) => {
-      this.order.then(() =>
-        delayUntil(throttled.releaseAt).then(() => {
+      this.order.then(() => {
+        if (this.closed) return resolve();
+        return delayUntil(throttled.releaseAt).then(() => {
           resolve();
-          this.process(packet);
-        }),
-      );
+          // One read can hold more than the bound's worth: checked as each goes, too.
+          if (!this.overTooLong(this.throttle!.overForMs(Date.now()))) this.process(packet);
+        });
+      });
     });
     this.order.holdPackets(released);
     const pausing = this.throttleTail === undefined;
     this.throttleTail = released;
     if (pausing) this.pauseReading(this.throttleDrained());
+  }
+
+  /** Over the rate longer than ROOST_PUBLISH_THROTTLE_SECONDS: disconnected (v5: 0x96), and true. */
+  private overTooLong(overForMs: number): boolean {
+    if (this.closed) return true;
+    const boundMs = (this.host.ctx.limits.publishThrottleSeconds ?? 0) * 1000;
+    if (boundMs === 0 || overForMs < boundMs) return false;
+    this.host.execute(this, { type: 'limit', limit: 'publish_rate_disconnect' });
+    this.disconnect(ReasonCode.MessageRateTooHigh, 'publish rate above the limit for too long');
+    return true;
   }
 
   /** Settles once no PUBLISH is held back for the rate any more (each one held extends it). */

@@ -34,6 +34,11 @@ export class PublishThrottle {
     if (bytesPerSecond !== undefined) this.bytes = new TokenBucket(bytesPerSecond, bytesPerSecond * burstSeconds);
   }
 
+  /** How long the client has been over its rate, ms; 0 when it is not. */
+  overForMs(now: number): number {
+    return this.overSince === undefined ? 0 : now - this.overSince;
+  }
+
   /** Takes a PUBLISH of `size` bytes: undefined when it may go now, else when and why it must wait. */
   take(size: number, now: number): Throttled | undefined {
     const messageWait = this.messages?.reserve(1, now) ?? 0;
