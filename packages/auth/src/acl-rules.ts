@@ -17,8 +17,12 @@ export function compileAclRules(file: AclFileRules, identity: ClientIdentity): C
     const filter = substitute(pattern.filter, identity);
     if (filter !== undefined) rules.push({ access: pattern.access, filter });
   }
-  rules.push(SYS_READ);
-  return new CompiledRules(rules);
+  return compileRuleList(rules);
+}
+
+/** A list of rules as one client's (a token's or an HTTP answer's ACL), `$SYS` readable unless denied. */
+export function compileRuleList(rules: readonly AclRule[]): ClientRules {
+  return new CompiledRules([...rules, SYS_READ]);
 }
 
 /**

@@ -4,3 +4,7 @@ export { deleteUserLine, invalidUserName, readPasswordFile, setUserLine, writePa
 export { AclFileSource } from './acl-file.ts';
 export { parseAclFile, type AclAccess, type AclRule, type AclFileRules } from './acl-parse.ts';
 export { compileAclRules, covers } from './acl-rules.ts';
+export { compileRuleList } from './acl-rules.ts';
+export { parseAclClaim } from './acl-claim.ts';
+export { JwtProvider, type JwtOptions } from './jwt-provider.ts';
+export { parseJwksFile, parseJwtKeyFile, JWT_ALGORITHMS, type JwtAlgorithm, type JwtKey } from './jwt-key.ts';

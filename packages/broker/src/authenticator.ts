@@ -1,5 +1,5 @@
 import { ReasonCode } from '@roost/protocol';
-import { ClientPermissions, type ClientIdentity, type RuleSource } from './authorizer.ts';
+import { ClientPermissions, type ClientIdentity, type ClientRules, type RuleSource } from './authorizer.ts';
 import type { ConnectionInfo } from './connection-info.ts';
 
 /** What a CONNECT presents. The password lives only as long as the decision. */
@@ -19,7 +19,13 @@ export type AuthDecision =
 
 /** One provider's answer; `not-mine` passes the client to the next provider of the chain. */
 export type ProviderAnswer =
-  | { readonly outcome: 'accept'; readonly username?: string | undefined }
+  | {
+      readonly outcome: 'accept';
+      /** The verified identity when it is not the CONNECT's user name (a certificate's CN). */
+      readonly username?: string | undefined;
+      /** This client's whole ACL when the provider carries one (a token's claim): the rule source is not asked. */
+      readonly rules?: ClientRules | undefined;
+    }
   | { readonly outcome: 'deny'; readonly reasonCode: ReasonCode; readonly reason: string }
   | { readonly outcome: 'continue'; readonly method: string; readonly data: Buffer | undefined }
   | { readonly outcome: 'not-mine' };
@@ -67,14 +73,15 @@ export class AuthChain implements Authenticator {
   }
 
   authenticate(credentials: Credentials): AuthDecision | Promise<AuthDecision> {
-    const { providers, allowAnonymous } = this.options;
     // No provider verifies a user name, so none selects a user's rules: every client is anonymous
     // (the embedded broker stays open; a warning says so at start).
-    if (providers.length === 0 || (credentials.username === undefined && credentials.password === undefined)) {
-      if (allowAnonymous) return this.accept(credentials, 'anonymous', undefined);
-      return this.deny(credentials, 'anonymous', ReasonCode.NotAuthorized, 'anonymous clients are not allowed');
-    }
+    if (this.options.providers.length === 0) return this.anonymous(credentials);
     return this.ask(credentials);
+  }
+
+  private anonymous(credentials: Credentials): AuthDecision {
+    if (this.options.allowAnonymous) return this.accept(credentials, 'anonymous', undefined, undefined);
+    return this.deny(credentials, 'anonymous', ReasonCode.NotAuthorized, 'anonymous clients are not allowed');
   }
 
   private async ask(credentials: Credentials): Promise<AuthDecision> {
@@ -89,26 +96,34 @@ export class AuthChain implements Authenticator {
         case 'not-mine':
           continue;
         case 'accept':
-          return this.accept(credentials, provider.name, answer.username ?? credentials.username);
+          return this.accept(credentials, provider.name, answer.username ?? credentials.username, answer.rules);
         case 'deny':
           return this.deny(credentials, provider.name, answer.reasonCode, answer.reason);
         case 'continue':
           return answer;
       }
     }
+    // Every provider is asked first, even without a user name: a certificate or an HTTP service may know the client.
+    if (credentials.username === undefined && credentials.password === undefined) return this.anonymous(credentials);
     return this.deny(credentials, 'none', ReasonCode.BadUserNameOrPassword, 'no provider knows this user');
   }
 
-  private accept(credentials: Credentials, provider: string, username: string | undefined): AuthDecision {
+  private accept(credentials: Credentials, provider: string, username: string | undefined, rules: ClientRules | undefined): AuthDecision {
     const identity: ClientIdentity = { clientId: credentials.clientId, username, provider };
     this.record(credentials, { provider, result: 'accepted', reasonCode: ReasonCode.Success }, '');
-    return { outcome: 'accept', permissions: new ClientPermissions(identity, this.options.rules) };
+    const source = rules === undefined ? this.options.rules : fixedRules(provider, rules);
+    return { outcome: 'accept', permissions: new ClientPermissions(identity, source) };
   }
 
   private deny(credentials: Credentials, provider: string, reasonCode: ReasonCode, reason: string): AuthDecision {
     this.record(credentials, { provider, result: resultOf(reasonCode), reasonCode }, reason);
     return { outcome: 'deny', reasonCode, reason };
   }
+}
+
+/** One client's rules from its provider, which never reload: a new token or answer comes with a new CONNECT. */
+function fixedRules(name: string, rules: ClientRules): RuleSource {
+  return { name, generation: 0, compile: () => rules };
 }
 
 function resultOf(code: ReasonCode): string {
