@@ -8,3 +8,4 @@ export { compileRuleList } from './acl-rules.ts';
 export { parseAclClaim } from './acl-claim.ts';
 export { JwtProvider, type JwtOptions } from './jwt-provider.ts';
 export { parseJwksFile, parseJwtKeyFile, JWT_ALGORITHMS, type JwtAlgorithm, type JwtKey } from './jwt-key.ts';
+export { HttpAuthProvider, type HttpAuthOptions } from './http-provider.ts';
