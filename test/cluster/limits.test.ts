@@ -4,7 +4,6 @@
 // are read back from each node's /metrics, as settings through to counters.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import type { IPublishPacket } from 'mqtt-packet';
 import { ReasonCode } from '@roost/protocol';
 import { startCluster, untilRouted, type TestCluster } from '../helpers/cluster.ts';
@@ -52,7 +51,7 @@ test('cluster: a flooding client is held to its rate on its node; a subscriber o
   await end(prober);
   const flooded = () => inbox.messages.filter((m) => m.topic === 'cf/flood').length;
   const untilFlooded = async (n: number) => {
-    while (flooded() < n) await once(subscriber, 'message');
+    while (flooded() < n) await new Promise((resolve) => subscriber.once('message', resolve));
   };
   const { client } = await RawClient.connect(a.mqttPort, 5);
   const count = 3 * RATE;
