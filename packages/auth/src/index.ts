@@ -9,3 +9,4 @@ export { parseAclClaim } from './acl-claim.ts';
 export { JwtProvider, type JwtOptions } from './jwt-provider.ts';
 export { parseJwksFile, parseJwtKeyFile, JWT_ALGORITHMS, type JwtAlgorithm, type JwtKey } from './jwt-key.ts';
 export { HttpAuthProvider, type HttpAuthOptions } from './http-provider.ts';
+export { CertificateIdentityProvider, type CertificateIdentity } from './certificate-identity.ts';
