@@ -17,6 +17,7 @@ import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-nod
 import type { SharedDispatchOptions } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
 import { describeInfo, type ConnectionInfo } from './connection-info.ts';
+import type { DrainOptions } from './drain.ts';
 import { DurableSends } from './durable-sends.ts';
 import { Listener } from './listener.ts';
 import type { BoundListener, ListenerSpec } from './listeners/spec.ts';
@@ -121,6 +122,11 @@ export class Broker implements ConnectionHost, ClusterHost {
     const bound = await this.listener.listen(specs);
     this.startSys();
     return isSpecList(options) ? bound : { port: bound[0]!.port };
+  }
+
+  /** Stops accepting and lets the clients go at the drain's rate; stop() then leaves as without one. */
+  drain(options: DrainOptions): Promise<void> {
+    return this.listener.drain(options);
   }
 
   /** Stops accepting, tells every client the server is shutting down, and leaves the cluster. */

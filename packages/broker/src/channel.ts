@@ -323,10 +323,17 @@ export class Channel implements HandlerState {
     if (Object.keys(properties).length > 0) packet.properties = properties;
   }
 
-  /** A DISCONNECT packet for the server to send before closing (v5 only). */
-  disconnectPacket(reasonCode: ReasonCode, reason: string): IDisconnectPacket {
+  /**
+   * A DISCONNECT packet for the server to send before closing (v5 only). A Server Reference
+   * goes whatever Request Problem Information says: that setting covers only the Reason
+   * String and User Properties [MQTT-3.1.2-29].
+   */
+  disconnectPacket(reasonCode: ReasonCode, reason: string, serverReference?: string): IDisconnectPacket {
     const packet: IDisconnectPacket = { cmd: 'disconnect', reasonCode };
-    if (reason && this.problemInformation) packet.properties = { reasonString: reason };
+    const properties: NonNullable<IDisconnectPacket['properties']> = {};
+    if (reason && this.problemInformation) properties.reasonString = reason;
+    if (serverReference !== undefined) properties.serverReference = serverReference;
+    if (Object.keys(properties).length > 0) packet.properties = properties;
     return packet;
   }
 }

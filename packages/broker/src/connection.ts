@@ -366,12 +366,12 @@ export class Connection implements PacketSink {
     this.close(byClient ? 'client' : 'server', reasonCode, reason);
   }
 
-  /** Server-initiated close with a reason (takeover, keep alive, shutdown). */
-  disconnect(reasonCode: ReasonCode, reason: string): void {
+  /** Server-initiated close with a reason (takeover, keep alive, shutdown; a drain may name another server). */
+  disconnect(reasonCode: ReasonCode, reason: string, serverReference?: string): void {
     if (this.closed) return;
     const notify = this.channel.version === 5 && this.channel.state === 'connected';
     this.channel.state = 'closed';
-    if (notify) this.write(this.channel.disconnectPacket(reasonCode, reason));
+    if (notify) this.write(this.channel.disconnectPacket(reasonCode, reason, serverReference));
     this.close('server', reasonCode, reason);
   }
 

@@ -15,3 +15,4 @@ export * from './authorizer.ts';
 export { Distribution } from './distribution.ts';
 export { DROP_REASONS, LIMIT_NAMES, type DropReason, type ClosedBy, type LimitName } from './stats.ts';
 export type { SessionCensus } from './session-census.ts';
+export type { DrainOptions } from './drain.ts';

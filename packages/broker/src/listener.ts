@@ -4,6 +4,7 @@ import { ReasonCode } from '@roost/protocol';
 import type { Admission } from './channel.ts';
 import { ConnectRateLimiter } from './connect-rate.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
+import { pace, type DrainOptions } from './drain.ts';
 import { connectionInfo, formatRemote, type ConnectionInfo } from './connection-info.ts';
 import { openKind } from './listeners/kinds.ts';
 import { proxyProtocolPrelude } from './listeners/proxy-prelude.ts';
@@ -46,6 +47,8 @@ export class Listener {
   readonly connectionsByListener = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly connectRate: ConnectRateLimiter | undefined;
+  /** Set by a drain that sends clients elsewhere (ROOST_DRAIN_SERVER_REFERENCE). */
+  private serverReference: string | undefined;
 
   constructor(host: ConnectionHost, stats: BrokerStats, options: ListenerOptions = {}) {
     this.host = host;
@@ -154,6 +157,27 @@ export class Listener {
   }
 
   /**
+   * Stops accepting, so that clients let go reconnect to other nodes, then disconnects the
+   * clients at the drain's rate; resolves when none is left (close() ends the node after).
+   */
+  async drain(options: DrainOptions): Promise<void> {
+    this.serverReference = options.serverReference;
+    const closing = this.closeServers();
+    for (const socket of [...this.unready.keys()]) socket.destroy();
+    const release = (count: number) => {
+      let released = 0;
+      for (const connection of this.open) {
+        if (released === count) break;
+        this.farewell(connection);
+        released++;
+      }
+      return released;
+    };
+    await pace(release, () => this.open.size, options);
+    await closing;
+  }
+
+  /**
    * Stops accepting and tells every client the server is shutting down, at once; resolves
    * when the servers have closed.
    */
@@ -161,8 +185,14 @@ export class Listener {
     clearInterval(this.sweepTimer);
     const closing = this.closeServers();
     for (const socket of [...this.unready.keys()]) socket.destroy();
-    for (const connection of [...this.open]) connection.disconnect(ReasonCode.ServerShuttingDown, 'server shutting down');
+    for (const connection of [...this.open]) this.farewell(connection);
     await closing;
+  }
+
+  /** v5: DISCONNECT 0x8B, or 0x9C with the drain's Server Reference (§4.11); v3: closed. */
+  private farewell(connection: Connection): void {
+    if (this.serverReference === undefined) connection.disconnect(ReasonCode.ServerShuttingDown, 'server shutting down');
+    else connection.disconnect(ReasonCode.UseAnotherServer, 'server shutting down; use another server', this.serverReference);
   }
 
   private async closeServers(): Promise<void> {

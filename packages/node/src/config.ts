@@ -38,6 +38,8 @@ export interface Config {
   sharedStrategy: SharedStrategy;
   sharedGroupStrategies: Map<string, SharedStrategy>;
   nodeTimeout: number;
+  /** What SIGTERM does: ROOST_DRAIN_DELAY, ROOST_DRAIN_RATE, ROOST_DRAIN_SERVER_REFERENCE. */
+  drain: { delaySeconds: number; ratePerSecond: number; serverReference: string | undefined };
   logLevel: LogLevel;
   sysInterval: number;
   limits: BrokerLimits;
@@ -114,6 +116,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     sharedStrategy: get<SharedStrategy>('sharedStrategy'),
     sharedGroupStrategies: get<Map<string, SharedStrategy> | undefined>('sharedGroupStrategies') ?? new Map(),
     nodeTimeout: get('nodeTimeout'),
+    drain: { delaySeconds: get('drainDelay'), ratePerSecond: get('drainRate'), serverReference: get('drainServerReference') },
     logLevel: get<LogLevel>('logLevel'),
     sysInterval: get('sysInterval'),
     limits,

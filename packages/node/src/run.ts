@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createBroker, type BoundListener, type Broker, type Logger } from '@roost/broker';
 import { createAuth, type NodeAuth } from './auth.ts';
 import type { Config } from './config.ts';
@@ -16,7 +17,10 @@ export interface RunningNode {
   ports: Record<string, number>;
   /** 0 when the HTTP server is off. */
   httpPort: number;
+  /** Drains (ROOST_DRAIN_*), leaves the cluster and closes everything; once, however often called. */
   stop(): Promise<void>;
+  /** During a drain: the rest of the delay is skipped and every client left goes at once. */
+  hurry(): void;
 }
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -78,20 +82,45 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   logger.info({ mqttPort, ports, httpPort, mode, version }, 'roost listening');
 
   let stopping: Promise<void> | undefined;
+  const hurry = new AbortController();
   const stop = () => {
     stopping ??= (async () => {
       ready = false;
-      logger.info({}, 'draining');
+      await drain(node, config.drain, hurry.signal, logger);
       await node.stop();
       await parts?.close();
       auth?.close();
+      // The HTTP server goes last: /readyz answers 503 (not a refused connection) to the end.
       if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
       logger.info({}, 'stopped');
     })();
     return stopping;
   };
   options.signal?.addEventListener('abort', () => void stop(), { once: true });
-  return { mqttPort, ports, httpPort, stop };
+  return {
+    mqttPort,
+    ports,
+    httpPort,
+    stop,
+    hurry: () => {
+      if (stopping && !hurry.signal.aborted) logger.info({ clients: node.clientCount }, 'drain hurried: the rest of the delay skipped, every client left disconnected at once');
+      hurry.abort();
+    },
+  };
+}
+
+/**
+ * The drain before the leave: not ready for `delaySeconds` while still serving (load balancers
+ * see /readyz turn 503 and stop sending), then the clients let go at `ratePerSecond`; each
+ * one's session is written as it leaves, as on any disconnection. `hurry` cuts both short.
+ */
+async function drain(broker: Broker, settings: Config['drain'], hurry: AbortSignal, logger: Logger): Promise<void> {
+  const { delaySeconds, ratePerSecond, serverReference } = settings;
+  logger.info({ delaySeconds, ratePerSecond, clients: broker.clientCount }, 'draining: not ready, still serving');
+  if (delaySeconds > 0 && !hurry.aborted) await sleep(delaySeconds * 1000, undefined, { signal: hurry }).catch(() => undefined);
+  logger.info({ ratePerSecond, clients: broker.clientCount }, 'draining: no new connections, disconnecting clients');
+  await broker.drain({ ratePerSecond, serverReference, hurry });
+  logger.info({}, 'drained: every client disconnected');
 }
 
 async function rejoin(broker: Broker, logger: Logger): Promise<void> {

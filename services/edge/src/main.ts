@@ -1,6 +1,6 @@
 // The edge process: configuration in, run() out. Everything else lives in packages/.
 import { ConfigError } from '@roost/protocol';
-import { formatHelp, loadConfig, run } from '@roost/node';
+import { formatHelp, loadConfig, run, type RunningNode } from '@roost/node';
 
 async function main(): Promise<number> {
   let config;
@@ -17,17 +17,20 @@ async function main(): Promise<number> {
     process.stdout.write(`${formatHelp()}\n`);
     return 0;
   }
-  // Signals are heeded from the start: a node still waiting for Redis stops at once.
+  // Signals are heeded from the start: a node still waiting for Redis stops at once. The first
+  // SIGTERM or SIGINT drains (ROOST_DRAIN_*); another one hurries the drain, which still
+  // writes every session before the exit.
   const controller = new AbortController();
+  let node: RunningNode | undefined;
   const stopped = new Promise<void>((resolve) => {
     const onSignal = () => {
+      if (controller.signal.aborted) return node?.hurry();
       controller.abort();
       resolve();
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
-  let node;
   try {
     node = await run(config, { signal: controller.signal });
   } catch (error) {
