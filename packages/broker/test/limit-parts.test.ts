@@ -200,5 +200,10 @@ test('topic limits: length in UTF-8 bytes, levels of the filter inside $share', 
   assert.equal(topicOverLimit('///', limits), 'topic_levels', 'empty levels count');
   assert.equal(topicOverLimit('$share/g/a/b', { ...limits, maxTopicLength: 100 }), undefined, 'the group is not a level');
   assert.equal(topicOverLimit('$share/g/a/b/c/d', { ...limits, maxTopicLength: 100 }), 'topic_levels');
-  assert.equal(topicOverLimit('x'.repeat(70_000), defaultLimits), undefined, 'no limit set');
+  assert.equal(topicOverLimit('x'.repeat(65_535), defaultLimits), undefined, 'the default length: the protocol\'s largest');
+  assert.equal(topicOverLimit('x'.repeat(65_536), defaultLimits), 'topic_length');
+  assert.equal(topicOverLimit('a/'.repeat(127) + 'a', defaultLimits), undefined, 'the default: 128 levels');
+  assert.equal(topicOverLimit('a/'.repeat(128) + 'a', defaultLimits), 'topic_levels');
+  const { maxTopicLength: _length, maxTopicLevels: _levels, ...unlimited } = defaultLimits;
+  assert.equal(topicOverLimit('a/'.repeat(40_000), unlimited), undefined, 'no limit set');
 });
