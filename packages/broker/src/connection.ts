@@ -9,7 +9,8 @@ import { Channel, type Admission, type ChannelContext } from './channel.ts';
 import { describeInfo, type ConnectionInfo } from './connection-info.ts';
 import { decodeModeOf, PacketReader, type PacketSink } from './packet-reader.ts';
 import type { Logger } from './options.ts';
-import { PublishThrottle, type Throttled } from './publish-throttle.ts';
+import { PublishGate, type GatedConnection } from './publish-gate.ts';
+import type { LimitName } from './stats.ts';
 import { ResponseOrder } from './response-order.ts';
 import type { ClosedBy, DropReason } from './stats.ts';
 
@@ -44,7 +45,7 @@ const QOS0_BACKLOG_LIMIT = 4 * 1024 * 1024;
  * frames): bytes to packets through a PacketReader, packets to the channel, the channel's
  * actions to the stream or the broker.
  */
-export class Connection implements PacketSink {
+export class Connection implements PacketSink, GatedConnection {
   readonly channel: Channel;
   readonly stream: Duplex;
   /** Where the client came from, fixed before its first packet. */
@@ -66,9 +67,7 @@ export class Connection implements PacketSink {
   /** Reasons reading is paused for (a congested peer link, the publish rate); reading resumes at 0. */
   private pauses = 0;
   /** Undefined without a publish rate limit. */
-  private readonly throttle: PublishThrottle | undefined;
-  /** Settles once the last PUBLISH held back for the rate has been processed. */
-  private throttleTail: Promise<void> | undefined;
+  private readonly gate: PublishGate | undefined;
 
   /** Anything but `admitted` (the node's connection limit, the address's connect rate): the CONNECT is refused. */
   constructor(stream: Duplex, info: ConnectionInfo, host: ConnectionHost, admission: Admission = 'admitted') {
@@ -76,7 +75,7 @@ export class Connection implements PacketSink {
     this.info = info;
     this.host = host;
     this.channel = new Channel(host.ctx, admission);
-    this.throttle = PublishThrottle.of(host.ctx.limits);
+    this.gate = PublishGate.of(host.ctx.limits, this);
     this.channel.onDrop = (delivery, reason) => host.dropped(this, delivery, reason);
     this.reader = new PacketReader(this, host.ctx.limits.maxPacketSize);
     this.order = new ResponseOrder((error) => this.owedFailed(error));
@@ -120,55 +119,20 @@ export class Connection implements PacketSink {
       this.reader.mode = decodeModeOf(packet);
       this.connectReceived = true;
     }
-    const throttled = this.throttle && packet.cmd === 'publish' ? this.throttle.take(packet.length ?? 0, Date.now()) : undefined;
-    if (throttled) this.holdBack(packet, throttled);
-    else if (this.order.holdsPackets) this.order.then(() => this.process(packet));
+    if (packet.cmd === 'publish' && this.gate?.took(packet)) return;
+    if (this.order.holdsPackets) this.order.then(() => this.process(packet));
     else this.process(packet);
   }
 
-  /**
-   * A PUBLISH over the client's rate waits, in packet order, until its tokens exist, and the
-   * connection stops reading until every held one has gone: the client is slowed down by TCP,
-   * nothing is dropped, and what waits here is at most the rest of one read. A client over its
-   * rate for longer than ROOST_PUBLISH_THROTTLE_SECONDS is disconnected (v5: 0x96).
-   */
-  private holdBack(packet: Packet, throttled: Throttled): void {
-    if (this.overTooLong(throttled.overForMs)) return;
-    this.host.execute(this, { type: 'limit', limit: throttled.limit });
-    const released = new Promise<void>((resolve) => {
-      this.order.then(() => {
-        if (this.closed) return resolve();
-        return delayUntil(throttled.releaseAt).then(() => {
-          resolve();
-          // One read can hold more than the bound's worth: checked as each goes, too.
-          if (!this.overTooLong(this.throttle!.overForMs(Date.now()))) this.process(packet);
-        });
-      });
-    });
+  /** @internal for the PublishGate: a held-back PUBLISH's turn, in packet order. */
+  holdInOrder(step: () => unknown, released: Promise<void>): void {
     this.order.holdPackets(released);
-    const pausing = this.throttleTail === undefined;
-    this.throttleTail = released;
-    if (pausing) this.pauseReading(this.throttleDrained());
+    this.order.then(step);
   }
 
-  /** Over the rate longer than ROOST_PUBLISH_THROTTLE_SECONDS: disconnected (v5: 0x96), and true. */
-  private overTooLong(overForMs: number): boolean {
-    if (this.closed) return true;
-    const boundMs = (this.host.ctx.limits.publishThrottleSeconds ?? 0) * 1000;
-    if (boundMs === 0 || overForMs < boundMs) return false;
-    this.host.execute(this, { type: 'limit', limit: 'publish_rate_disconnect' });
-    this.disconnect(ReasonCode.MessageRateTooHigh, 'publish rate above the limit for too long');
-    return true;
-  }
-
-  /** Settles once no PUBLISH is held back for the rate any more (each one held extends it). */
-  private async throttleDrained(): Promise<void> {
-    let tail: Promise<void> | undefined;
-    while (tail !== this.throttleTail) {
-      tail = this.throttleTail;
-      await tail;
-    }
-    this.throttleTail = undefined;
+  /** @internal for the PublishGate */
+  countLimit(limit: LimitName): void {
+    this.host.execute(this, { type: 'limit', limit });
   }
 
   /**
@@ -177,7 +141,8 @@ export class Connection implements PacketSink {
    * reached. A publisher's next messages are thus routed while earlier ones are still being
    * stored or forwarded to peers, rather than one round trip per message.
    */
-  private process(packet: Packet): void {
+  /** @internal packet order is the caller's to keep (onPacket, the PublishGate) */
+  process(packet: Packet): void {
     if (this.closed) return;
     const actions = this.channel.handle(packet);
     let effects = 0;
@@ -402,11 +367,6 @@ export class Connection implements PacketSink {
     this.host.countDisconnect(by, reasonCode);
     this.host.log.info(fields, 'connection closed');
   }
-}
-
-function delayUntil(at: number): Promise<void> {
-  const wait = at - Date.now();
-  return wait <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, wait));
 }
 
 /** Ends a turn's cork (see Connection.write). */
