@@ -48,10 +48,14 @@ export class HttpAuthProvider implements AuthProvider {
   private readonly cache: BoundedCache<Verdict>;
   private readonly breaker: CircuitBreaker;
   private readonly log: Logger;
+  /** The URL as logged: without credentials or a query, which may hold a key. */
+  private readonly where: string;
 
   constructor(options: HttpAuthOptions, log: Logger) {
     this.options = options;
     this.log = log;
+    const url = new URL(options.url);
+    this.where = `${url.origin}${url.pathname}`;
     this.cache = new BoundedCache({ maxEntries: options.cacheEntries ?? 10_000, ttlMs: options.cacheTtlMs, now: options.now });
     this.breaker = new CircuitBreaker({ failures: options.breakerFailures ?? 5, openMs: options.breakerOpenMs ?? 10_000, now: options.now });
   }
@@ -81,14 +85,14 @@ export class HttpAuthProvider implements AuthProvider {
       const verdict = await this.request(credentials);
       const wasOpen = this.breaker.state !== 'closed';
       this.breaker.recordSuccess();
-      if (wasOpen) this.log.info({ url: this.options.url }, 'auth service answers again; circuit closed');
+      if (wasOpen) this.log.info({ url: this.where }, 'auth service answers again; circuit closed');
       this.cache.set(key, verdict);
       return verdict;
     } catch (error) {
       const before = this.breaker.state;
       this.breaker.recordFailure();
       const after = this.breaker.state;
-      const fields = { url: this.options.url, reason: (error as Error).message };
+      const fields = { url: this.where, reason: (error as Error).message };
       if (before !== 'open' && after === 'open') this.log.error(fields, 'auth service failing; circuit open, CONNECTs refused until it answers');
       else this.log.warn(fields, 'auth service gave no verdict');
       return undefined;

@@ -10,3 +10,7 @@ export { JwtProvider, type JwtOptions } from './jwt-provider.ts';
 export { parseJwksFile, parseJwtKeyFile, JWT_ALGORITHMS, type JwtAlgorithm, type JwtKey } from './jwt-key.ts';
 export { HttpAuthProvider, type HttpAuthOptions } from './http-provider.ts';
 export { CertificateIdentityProvider, type CertificateIdentity } from './certificate-identity.ts';
+export { RedisAuthStore, parseAclLines, parseAuthChange, type AuthChange } from './redis-auth-store.ts';
+export { RedisUserProvider } from './redis-users.ts';
+export { RedisAclSource } from './redis-acl.ts';
+export { RuleChain, type PartialRuleSource } from './rule-chain.ts';

@@ -1,33 +1,93 @@
-import { AclFileSource, PasswordFileProvider } from '@roost/auth';
-import type { AuthOptions, AuthProvider, Logger } from '@roost/broker';
+import {
+  AclFileSource,
+  CertificateIdentityProvider,
+  HttpAuthProvider,
+  JwtProvider,
+  PasswordFileProvider,
+  RedisAclSource,
+  RedisAuthStore,
+  RedisUserProvider,
+  RuleChain,
+  type PartialRuleSource,
+} from '@roost/auth';
+import type { AuthOptions, AuthProvider, Logger, RuleSource } from '@roost/broker';
 import type { Config } from './config.ts';
 
 export interface NodeAuth {
   options: AuthOptions;
-  /** Stops watching the files. */
+  /** Reads what lives in Redis (the ACL rules) and follows its changes; before the listeners open. */
+  start(): Promise<void>;
+  /** Stops watching the files and closes the Redis connections. */
   close(): void;
 }
 
 /**
- * The providers and rule source the settings name, in the chain's order. Opening them reads
- * their files, so a missing or bad file stops the start with a ConfigError naming the setting.
+ * The providers and rule sources the settings name, in the chain's documented order:
+ * certificate identity, password file, Redis users, JWT, HTTP; rules from Redis (a user's own)
+ * before the ACL file. Opening them reads their files, so a missing or bad file stops the start
+ * with a ConfigError naming the setting.
  */
-export function createAuth(config: Config, logger: Logger): NodeAuth {
+export async function createAuth(config: Config, logger: Logger): Promise<NodeAuth> {
   const providers: AuthProvider[] = [];
   const closers: Array<() => void> = [];
+  const starters: Array<() => Promise<void>> = [];
+  const { auth } = config;
   try {
+    if (auth.tlsIdentity !== undefined) providers.push(new CertificateIdentityProvider(auth.tlsIdentity));
     if (config.passwordFile !== undefined) {
       const passwords = new PasswordFileProvider(config.passwordFile, logger);
       providers.push(passwords);
       closers.push(() => passwords.close());
     }
-    const rules = config.aclFile === undefined ? undefined : new AclFileSource(config.aclFile, logger);
-    if (rules) closers.push(() => rules.close());
+    const sources: PartialRuleSource[] = [];
+    if (auth.redisUsers || auth.redisAcl) await redisAuth(config, logger, { providers, sources, closers, starters });
+    if (auth.jwt !== undefined) {
+      const jwt = new JwtProvider(auth.jwt, logger);
+      providers.push(jwt);
+      closers.push(() => jwt.close());
+    }
+    if (auth.http !== undefined) providers.push(new HttpAuthProvider(auth.http, logger));
+    if (config.aclFile !== undefined) {
+      const file = new AclFileSource(config.aclFile, logger);
+      sources.push(file);
+      closers.push(() => file.close());
+    }
+    const rules: RuleSource | undefined = sources.length <= 1 ? sources[0] : new RuleChain(sources);
     warn(config, providers.length, logger);
-    return { options: { providers, allowAnonymous: config.allowAnonymous, rules }, close: () => closers.forEach((close) => close()) };
+    return {
+      options: { providers, allowAnonymous: config.allowAnonymous, rules },
+      start: async () => {
+        for (const start of starters) await start();
+      },
+      close: () => closers.forEach((close) => close()),
+    };
   } catch (error) {
     closers.forEach((close) => close());
     throw error;
+  }
+}
+
+interface Parts {
+  providers: AuthProvider[];
+  sources: PartialRuleSource[];
+  closers: Array<() => void>;
+  starters: Array<() => Promise<void>>;
+}
+
+/** The Redis users provider and ACL source, on connections of their own (a subscribed one runs no other commands). */
+async function redisAuth(config: Config, logger: Logger, parts: Parts): Promise<void> {
+  const url = config.redisUrl!;
+  const redis = await RedisAuthStore.connection(url);
+  parts.closers.push(() => redis.disconnect());
+  const store = new RedisAuthStore(redis, config.redisPrefix);
+  if (config.auth.redisUsers) parts.providers.push(new RedisUserProvider(store));
+  if (config.auth.redisAcl) {
+    // Commands on a subscribed connection wait for it to come back rather than fail.
+    const subscriber = await RedisAuthStore.connection(url, { maxRetriesPerRequest: null });
+    parts.closers.push(() => subscriber.disconnect());
+    const acl = new RedisAclSource(store, subscriber, logger);
+    parts.sources.push(acl);
+    parts.starters.push(() => acl.start());
   }
 }
 

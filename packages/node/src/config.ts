@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@roost/protocol';
 import type { AclDenyAction, AuthBanPolicy, BrokerLimits, QueueOverflowPolicy, SharedStrategy, TlsSettings } from '@roost/broker';
+import { authSettings, hasProvider, type AuthSettings } from './auth-settings.ts';
 import { SETTINGS, type Setting } from './settings.ts';
 import { unknownVariables } from './unknown-variables.ts';
 
@@ -25,6 +26,8 @@ export interface Config {
   /** ROOST_PASSWORD_FILE; undefined: no provider. */
   passwordFile: string | undefined;
   aclFile: string | undefined;
+  /** The other providers' settings (JWT, HTTP, certificate identity, Redis). */
+  auth: AuthSettings;
   /** Whether clients without a user name get in; defaults to true only when no provider is configured. */
   allowAnonymous: boolean;
   /** Problems worth a warning at start that do not stop it (an unknown ROOST_* variable). */
@@ -88,9 +91,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const on = { mqtt: true, tls: tls !== undefined, ws: get('wsPort') !== undefined, wss: wssPort !== undefined };
   for (const name of proxyProtocol) if (!on[name as keyof typeof on]) warnings.push(`ROOST_PROXY_PROTOCOL names the ${name} listener, which is off`);
   const passwordFile = get<string | undefined>('passwordFile');
+  const auth = authSettings(get, get('redisUrl') !== undefined);
+  const anyProvider = passwordFile !== undefined || hasProvider(auth);
   const allowAnonymousSetting = get<string | undefined>('allowAnonymous');
-  const allowAnonymous = allowAnonymousSetting === undefined ? passwordFile === undefined : allowAnonymousSetting === 'true';
-  if (!allowAnonymous && passwordFile === undefined) warnings.push('ROOST_ALLOW_ANONYMOUS=false without ROOST_PASSWORD_FILE: every client is refused');
+  const allowAnonymous = allowAnonymousSetting === undefined ? !anyProvider : allowAnonymousSetting === 'true';
+  if (!allowAnonymous && !anyProvider) warnings.push('ROOST_ALLOW_ANONYMOUS=false without an authentication provider: every client is refused');
   return {
     mqttPort: get('mqttPort'),
     host: get('host'),
@@ -105,6 +110,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     authBan: authBanAfter === 0 ? undefined : { after: authBanAfter, seconds: get('authBanSeconds') },
     passwordFile,
     aclFile: get('aclFile'),
+    auth,
     allowAnonymous,
     warnings,
     httpPort: get('httpPort'),

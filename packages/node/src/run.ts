@@ -50,7 +50,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   let bound: BoundListener[] | undefined;
   let auth: NodeAuth | undefined;
   try {
-    auth = createAuth(config, logger);
+    auth = await createAuth(config, logger);
     // Loaded only in cluster mode: ioredis, gRPC and the proto cost an embedded node ~17 MiB at rest.
     parts = mode === 'cluster' ? (await import('./cluster.ts')).createClusterParts(config, logger) : undefined;
     const created = createBroker(
@@ -66,6 +66,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
       await parts.waitForRedis(options.signal);
       await created.start();
     }
+    await auth.start();
     bound = await created.listen(listenerSpecs(config));
   } catch (error) {
     // Nothing of a failed start may keep the process up: it exits with the cause.

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // npx roost: the operator's tool. Thin: each command parses its arguments and calls packages/auth.
 import { passwd, PASSWD_USAGE } from './passwd.ts';
+import { acl, users, USERS_USAGE } from './redis-commands.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `usage:
-${PASSWD_USAGE}`;
+${PASSWD_USAGE}
+${USERS_USAGE}`;
 
-const commands: Record<string, (argv: string[], out: (line: string) => void) => Promise<void>> = { passwd };
+const commands: Record<string, (argv: string[], out: (line: string) => void) => Promise<void>> = { passwd, users, acl };
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -36,7 +36,8 @@ export async function passwd(argv: string[], out: (line: string) => void): Promi
   await writePasswordFile(file, setUserLine(existing, user, await hashPassword(Buffer.from(secret, 'utf8'))));
 }
 
-async function askTwice(): Promise<string> {
+/** A password typed twice (or two lines from a pipe); refused when they differ. */
+export async function askTwice(): Promise<string> {
   const prompt = new PasswordPrompt();
   try {
     const first = await prompt.ask('Password: ');
