@@ -12,6 +12,9 @@ import type { Action, DeniedAccess } from './actions.ts';
 import { AuthChain, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.ts';
 import { AuthGuard } from './auth-guard.ts';
 import { ClientPermissions } from './authorizer.ts';
+import { createClientAdmin } from './client-admin.ts';
+import type { ClientAdmin } from './client-view.ts';
+import type { LocalClients } from './local-clients.ts';
 import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
 import type { SharedDispatchOptions } from './cluster.ts';
@@ -52,6 +55,9 @@ export class Broker implements ConnectionHost, ClusterHost {
   readonly router = new Router();
   /** What /metrics reads about the sessions held here and the retained messages. */
   readonly census: SessionCensus;
+  /** The operations port (the node's /api/v1), and this node's part of it, which peers call. */
+  readonly admin: ClientAdmin;
+  readonly localClients: LocalClients;
   private readonly options: BrokerOptions;
   private readonly keeper: SessionKeeper;
   private readonly retainer: Retainer;
@@ -84,6 +90,9 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log }, this);
     this.listener = new Listener(this, this.stats, { maxConnections: options.maxConnections, maxConnectRate: options.maxConnectRate });
     this.census = new SessionCensus(this.keeper.held, this.sessions.connections, this.retainer);
+    const admin = createClientAdmin({ nodeId: options.nodeId, lifecycle: this.sessions, keeper, cluster: this.cluster });
+    this.admin = admin.admin;
+    this.localClients = admin.local;
     const chain = new AuthChain(options.auth ?? { providers: [], allowAnonymous: true }, (credentials, outcome, reason) => this.recordAuth(credentials, outcome, reason));
     this.authenticator = options.authBan ? new AuthGuard(chain, options.authBan, this.stats, this.log) : chain;
     this.ctx = {

@@ -11,6 +11,7 @@ import type {
   WillStore,
 } from './cluster.ts';
 import { Forwarder } from './forwarder.ts';
+import type { LocalClients } from './local-clients.ts';
 import type { Logger } from './options.ts';
 import { RouteReplica } from './route-replica.ts';
 import { SharedDispatcher } from './shared-dispatcher.ts';
@@ -35,13 +36,15 @@ export interface BrokerCluster {
 }
 
 /** What the cluster asks of the local broker. */
-export interface ClusterHost extends Omit<ClusterHandlers, 'onAwaitRoutes'> {
+export interface ClusterHost extends Omit<ClusterHandlers, 'onAwaitRoutes' | 'onDescribeClients' | 'onKick'> {
   /** Adopts the sessions and wills of a dead node (called on the one node that won the reap). */
   adoptNode(deadNodeId: string): Promise<void>;
   /** A shared message no member anywhere could take. */
   sharedUndeliverable(group: string, message: Message): void;
   /** A copy routed again after a node died (`reroutedSince` set): this node's sessions get it; resolves once durable. */
   deliverRerouted(message: Message): Promise<unknown> | undefined;
+  /** This node's clients, for the operations API calls of peers. */
+  readonly localClients: LocalClients;
 }
 
 const DEFAULT_ROUTE_SYNC_TIMEOUT_MS = 3000;
@@ -100,6 +103,8 @@ export class ClusterNode {
       onTakeover: (clientId, epoch) => host.onTakeover(clientId, epoch),
       onSharedDispatch: (group, filter, message, options) => host.onSharedDispatch(group, filter, message, options),
       onAwaitRoutes: (version, timeoutMs) => this.replica.reached(version, Math.min(timeoutMs, this.routeSyncTimeoutMs)),
+      onDescribeClients: async (clientIds, withSubscriptions) => host.localClients.describe(clientIds, withSubscriptions),
+      onKick: (clientId, discardSession) => host.localClients.kick(clientId, discardSession),
     });
     // Routes a previous incarnation of this node id left behind are stale: start clean.
     await this.ports.routes.removeNode(this.nodeId);

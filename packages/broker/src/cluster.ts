@@ -1,5 +1,6 @@
 // The cluster ports the broker owns; adapters (cluster-grpc, store-redis) implement them.
 import type { Message } from '@roost/protocol';
+import type { ClientView, KickOutcome, ListPosition } from './client-view.ts';
 import type { Will } from './will.ts';
 
 export interface Peer {
@@ -22,6 +23,10 @@ export interface ClusterHandlers {
   onSharedDispatch(group: string, filter: string, message: Message, options?: SharedDispatchOptions): Promise<boolean>;
   /** Resolves true once this node's route replica has applied table `version`; false after `timeoutMs`. */
   onAwaitRoutes(version: number, timeoutMs: number): Promise<boolean>;
+  /** The operations API: the sessions held here among `clientIds` (unknown ones left out). Absent: not served. */
+  onDescribeClients?(clientIds: string[], withSubscriptions: boolean): Promise<ClientView[]>;
+  /** The operations API: disconnect a client held here (v5 0x98), and end its session with `discardSession`. */
+  onKick?(clientId: string, discardSession: boolean): Promise<KickOutcome>;
 }
 
 export interface SharedDispatchOptions {
@@ -58,6 +63,10 @@ export interface ClusterTransport {
   awaitRoutes(peer: Peer, version: number, timeoutMs: number): Promise<boolean>;
   /** Forget a peer (it died or left): fail what waits for it and free its buffer. */
   dropPeer(nodeId: string): void;
+  /** The operations API: the peer's sessions among `clientIds`, as it sees them. */
+  describeClients(peer: Peer, clientIds: string[], withSubscriptions: boolean): Promise<ClientView[]>;
+  /** The operations API: the peer disconnects the client, and ends its session with `discardSession`. */
+  kick(peer: Peer, clientId: string, discardSession: boolean): Promise<KickOutcome>;
 }
 
 /** A change to the cluster route table: node `nodeId` has (add) or no longer has (remove) subscribers for `filter`. */
@@ -101,6 +110,8 @@ export interface NodeRegistry {
   register(self: NodeInfo): Promise<void>;
   /** Nodes with a live heartbeat, this one included. */
   alive(): Promise<NodeInfo[]>;
+  /** Every node that joined and is not yet forgotten (a dead one stays until it is reaped), with whether it is alive. */
+  members(): Promise<Array<NodeInfo & { alive: boolean }>>;
   /** Calls `onDead` once per node whose heartbeat lapsed, on every surviving node. */
   watchDeaths(onDead: (nodeId: string) => void): void;
   /** True for exactly one caller per dead node: that node reaps it (wills, sessions). */
@@ -135,6 +146,12 @@ export interface SessionDirectory {
   release(clientId: string, epoch: number): Promise<void>;
   /** Client ids held by a node, for adopting them when it dies. */
   heldBy(nodeId: string): Promise<string[]>;
+  /**
+   * Held clients in (node id, client id) byte order after `after`, those whose id starts with
+   * `prefix`, at most `limit` (the operations API's listing). `next`: where the next page
+   * starts, undefined after the last.
+   */
+  page(options: { limit: number; after?: ListPosition; prefix?: string }): Promise<{ entries: ListPosition[]; next?: ListPosition }>;
 }
 
 /**

@@ -8,6 +8,7 @@ export type { BrokerCluster } from './cluster-node.ts';
 export { SHARED_STRATEGIES, type SharedStrategy } from './shared-strategy.ts';
 export { encodeWithin } from './fit-packet.ts';
 export * from './connection-info.ts';
+export * from './client-view.ts';
 export * from './listeners/spec.ts';
 export type { Connection } from './connection.ts';
 export * from './authenticator.ts';

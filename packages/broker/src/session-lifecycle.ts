@@ -341,6 +341,27 @@ export class SessionLifecycle {
     }
   }
 
+  /**
+   * An operator discards the session (operations API): its client is disconnected (v5 0x98)
+   * and the session ends as if it expired, in the client's turn so no CONNECT interleaves.
+   * False when no session of `clientId` is held here.
+   */
+  discard(clientId: string): Promise<boolean> {
+    let found = false;
+    const task = async () => {
+      const connection = this.connections.get(clientId);
+      const session = connection?.channel.session ?? this.keeper.held.get(clientId);
+      if (!session) return;
+      found = true;
+      connection?.disconnect(ReasonCode.AdministrativeAction, 'session discarded by an operator');
+      // A session without expiry ended with its connection (offline) already.
+      if (!connection || session.expiryInterval > 0) await this.endSession(session, true);
+    };
+    return this.inTurn(clientId, task, (error) => {
+      throw error;
+    }).then(() => found);
+  }
+
   async unsubscribe(clientId: string, filter: string): Promise<void> {
     const last = this.router.remove(clientId, filter);
     const session = this.connections.get(clientId)?.channel.session;

@@ -82,11 +82,58 @@ export interface WireRouteVersionReply {
   applied: boolean;
 }
 
+export interface WireDescribeClientsRequest {
+  clientIds: string[];
+  withSubscriptions: boolean;
+}
+
+export interface WireClientSubscription {
+  filter: string;
+  qos: number;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: number;
+  subscriptionId?: number;
+}
+
+export interface WireClientDescription {
+  clientId: string;
+  connected: boolean;
+  listener?: string;
+  address?: string;
+  protocolVersion?: number;
+  username?: string;
+  keepAlive?: number;
+  connectedAt?: number;
+  sessionExpiry: number;
+  disconnectedAt?: number;
+  queueLength: number;
+  inflight: number;
+  subscriptions: WireClientSubscription[];
+}
+
+export interface WireDescribeClientsReply {
+  clients: WireClientDescription[];
+}
+
+export interface WireKickRequest {
+  clientId: string;
+  discardSession: boolean;
+}
+
+export interface WireKickReply {
+  found: boolean;
+  disconnected: boolean;
+  sessionDiscarded: boolean;
+}
+
 export interface ClusterService extends ServiceDefinition {
   Forward: MethodDefinition<WireBatch, WireAck>;
   Takeover: MethodDefinition<WireTakeoverRequest, WireTakeoverReply>;
   DispatchShared: MethodDefinition<WireSharedRequest, WireSharedReply>;
   AwaitRoutes: MethodDefinition<WireRouteVersion, WireRouteVersionReply>;
+  DescribeClients: MethodDefinition<WireDescribeClientsRequest, WireDescribeClientsReply>;
+  KickClient: MethodDefinition<WireKickRequest, WireKickReply>;
 }
 
 function loadClusterService(): ClusterService {

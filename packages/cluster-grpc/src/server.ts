@@ -9,10 +9,15 @@ import {
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
 import type { ClusterHandlers, Logger } from '@roost/broker';
+import { encodeClient } from './client-codec.ts';
 import { decodeMessage, WireFormatError } from './codec.ts';
 import {
   clusterService,
   type WireAck,
+  type WireDescribeClientsReply,
+  type WireDescribeClientsRequest,
+  type WireKickReply,
+  type WireKickRequest,
   type WireBatch,
   type WireRouteVersion,
   type WireRouteVersionReply,
@@ -61,6 +66,10 @@ export class ClusterServer {
         this.answer('DispatchShared', reply, () => this.dispatchShared(call.request)),
       AwaitRoutes: (call: ServerUnaryCall<WireRouteVersion, WireRouteVersionReply>, reply: sendUnaryData<WireRouteVersionReply>) =>
         this.answer('AwaitRoutes', reply, async () => ({ applied: await handlers.onAwaitRoutes(call.request.version, call.request.timeoutMs) })),
+      DescribeClients: (call: ServerUnaryCall<WireDescribeClientsRequest, WireDescribeClientsReply>, reply: sendUnaryData<WireDescribeClientsReply>) =>
+        this.answer('DescribeClients', reply, () => this.describeClients(call.request)),
+      KickClient: (call: ServerUnaryCall<WireKickRequest, WireKickReply>, reply: sendUnaryData<WireKickReply>) =>
+        this.answer('KickClient', reply, () => this.kick(call.request)),
     });
   }
 
@@ -144,15 +153,35 @@ export class ClusterServer {
     return { delivered };
   }
 
+  private async describeClients(request: WireDescribeClientsRequest): Promise<WireDescribeClientsReply> {
+    if (!this.handlers.onDescribeClients) throw new NotServedError('DescribeClients');
+    const views = await this.handlers.onDescribeClients(request.clientIds, request.withSubscriptions);
+    return { clients: views.map(encodeClient) };
+  }
+
+  private async kick(request: WireKickRequest): Promise<WireKickReply> {
+    if (!this.handlers.onKick) throw new NotServedError('KickClient');
+    const { found, disconnected, sessionDiscarded } = await this.handlers.onKick(request.clientId, request.discardSession);
+    return { found, disconnected, sessionDiscarded };
+  }
+
   private answer<T>(method: string, reply: sendUnaryData<T>, handle: () => Promise<T>): void {
     handle().then(
       (value) => reply(null, value),
       (error: unknown) => {
         this.log.warn({ err: error, method }, 'cluster call failed');
-        const code = error instanceof WireFormatError ? status.INVALID_ARGUMENT : status.INTERNAL;
+        const code = error instanceof WireFormatError ? status.INVALID_ARGUMENT : error instanceof NotServedError ? status.UNIMPLEMENTED : status.INTERNAL;
         reply({ code, details: errorText(error) });
       },
     );
+  }
+}
+
+/** The handlers given to this server do not serve the method (an operations API call to a node without one). */
+class NotServedError extends Error {
+  override readonly name = 'NotServedError';
+  constructor(method: string) {
+    super(`${method} is not served here`);
   }
 }
 

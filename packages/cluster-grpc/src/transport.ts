@@ -1,8 +1,9 @@
 // The ClusterTransport the broker asks for: a server for what peers send here, and a PeerLink
 // per peer for what goes there.
 import type { Client, MethodDefinition } from '@grpc/grpc-js';
-import type { ClusterHandlers, ClusterTransport, Logger, Peer, SharedDispatchOptions } from '@roost/broker';
+import type { ClientView, ClusterHandlers, ClusterTransport, KickOutcome, Logger, Peer, SharedDispatchOptions } from '@roost/broker';
 import { ConfigError, PeerUnavailableError, type Message } from '@roost/protocol';
+import { decodeClient } from './client-codec.ts';
 import { encodeMessage } from './codec.ts';
 import { PeerLink, type PeerLinkOptions } from './peer-link.ts';
 import { clusterService } from './proto.ts';
@@ -103,6 +104,16 @@ export class GrpcClusterTransport implements ClusterTransport {
     // The peer answers within timeoutMs itself; the deadline only covers the way there and back.
     const reply = await this.call(peer, clusterService.AwaitRoutes, { version, timeoutMs }, timeoutMs + this.limits.callTimeoutMs);
     return reply.applied;
+  }
+
+  async describeClients(peer: Peer, clientIds: string[], withSubscriptions: boolean): Promise<ClientView[]> {
+    const reply = await this.call(peer, clusterService.DescribeClients, { clientIds, withSubscriptions });
+    return reply.clients.map((wire) => decodeClient(wire, withSubscriptions));
+  }
+
+  async kick(peer: Peer, clientId: string, discardSession: boolean): Promise<KickOutcome> {
+    const { found, disconnected, sessionDiscarded } = await this.call(peer, clusterService.KickClient, { clientId, discardSession });
+    return { found, disconnected, sessionDiscarded };
   }
 
   congestion(nodeIds: Iterable<string>): Promise<void> | undefined {

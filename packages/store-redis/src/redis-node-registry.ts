@@ -135,6 +135,16 @@ export class RedisNodeRegistry implements NodeRegistry {
     });
   }
 
+  async members(): Promise<Array<NodeInfo & { alive: boolean }>> {
+    const known = Object.entries(await guard('members', () => this.client.hgetall(this.knownKey)));
+    if (known.length === 0) return [];
+    const addresses = await guard('members', () => this.client.mget(known.map(([nodeId]) => this.aliveKey(nodeId))));
+    return known.map(([nodeId, member], i) => {
+      const address = addresses[i];
+      return { nodeId, address: address ?? (JSON.parse(member) as KnownMember).address, alive: address != null };
+    });
+  }
+
   watchDeaths(onDead: (nodeId: string) => void): void {
     /** Node id → the incarnation already reported dead to this watcher. */
     const reported = new Map<string, string>();

@@ -13,7 +13,7 @@
 // learns only while running; the zset keeps every key the scripts touch declared.
 // MQTT strings carry no U+0000 [MQTT-1.5.4-2] and node ids are ours, so NUL separates safely.
 import type { Cluster, Redis } from 'ioredis';
-import type { SessionDirectory } from '@roost/broker';
+import type { ListPosition, SessionDirectory } from '@roost/broker';
 import { execReplies, guard } from './errors.ts';
 
 /**
@@ -56,6 +56,8 @@ const CLAIM_COMMAND = 'roostSessionClaim';
 const CLAIM_FROM_COMMAND = 'roostSessionClaimFrom';
 const RELEASE_COMMAND = 'roostSessionRelease';
 const INDEX_PAGE = 1000;
+/** Round trips one listing page may take to skip from node to node under a prefix; past it, the page ends early. */
+const MAX_PAGE_STEPS = 32;
 /** Above every byte of UTF-8, so `[N\0` .. `[N\0\xff` spans every entry of node N. */
 const AFTER_UTF8 = Buffer.from([0xff]);
 
@@ -125,4 +127,48 @@ export class RedisSessionDirectory implements SessionDirectory {
       min = `(${page[page.length - 1]}`;
     }
   }
+
+  /**
+   * The `held` index is ordered by "N\0C", so a page is one ZRANGEBYLEX after the cursor. With a
+   * prefix, each node's entries under it are one range ("N\0P" .. "N\0P\xff"), and the next
+   * node is the first entry past "N\0\xff": a few round trips per node that has sessions, at
+   * most MAX_PAGE_STEPS per page, whatever the number of sessions.
+   */
+  async page(options: { limit: number; after?: ListPosition; prefix?: string }): Promise<{ entries: ListPosition[]; next?: ListPosition }> {
+    const { limit, prefix = '' } = options;
+    const entries: ListPosition[] = [];
+    let cursor = options.after && `${options.after.nodeId}\0${options.after.clientId}`;
+    const range = (min: string | Buffer, max: string | Buffer, count: number) =>
+      guard('page', () => this.client.zrangebylex(this.heldKey, min, max, 'LIMIT', 0, count));
+    for (let step = 0; step < MAX_PAGE_STEPS; step++) {
+      const want = limit - entries.length;
+      if (prefix === '') {
+        const found = await range(cursor === undefined ? '-' : `(${cursor}`, '+', want);
+        entries.push(...found.map(positionOf));
+        if (found.length < want) return { entries };
+        return { entries, next: positionOf(found.at(-1)!) };
+      }
+      if (cursor === undefined) {
+        const [first] = await range('-', '+', 1);
+        if (first === undefined) return { entries };
+        cursor = `${positionOf(first).nodeId}\0`;
+      }
+      const { nodeId } = positionOf(cursor);
+      const low = `${nodeId}\0${prefix}`;
+      const min = Buffer.compare(Buffer.from(cursor), Buffer.from(low)) >= 0 ? `(${cursor}` : `[${low}`;
+      const found = await range(min, Buffer.concat([Buffer.from(`[${low}`), AFTER_UTF8]), want);
+      entries.push(...found.map(positionOf));
+      if (found.length === want) return { entries, next: positionOf(found.at(-1)!) };
+      const [following] = await range(Buffer.concat([Buffer.from(`(${nodeId}\0`), AFTER_UTF8]), '+', 1);
+      if (following === undefined) return { entries };
+      cursor = `${positionOf(following).nodeId}\0`;
+    }
+    return { entries, next: positionOf(cursor!) };
+  }
+}
+
+/** "N\0C" → { nodeId: N, clientId: C }. */
+function positionOf(member: string): ListPosition {
+  const split = member.indexOf('\0');
+  return { nodeId: member.slice(0, split), clientId: member.slice(split + 1) };
 }
