@@ -33,6 +33,8 @@ export interface Config {
   /** Problems worth a warning at start that do not stop it (an unknown ROOST_* variable). */
   warnings: string[];
   httpPort: number;
+  /** ROOST_ADMIN_TOKEN; undefined: the operations API is off. Never logged. */
+  adminToken: string | undefined;
   nodeId: string;
   redisUrl: string | undefined;
   redisPrefix: string;
@@ -88,6 +90,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   if (!wsPath.startsWith('/')) throw new ConfigError('ROOST_WS_PATH', `must start with / (got ${JSON.stringify(wsPath)})`);
   const proxyProtocol = proxyListeners(get<string | undefined>('proxyProtocol'));
   const warnings = unknownVariables(env, SETTINGS.map((s) => s.env));
+  const adminToken = get<string | undefined>('adminToken');
+  // The value itself stays out of the message: errors are printed.
+  if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) throw new ConfigError('ROOST_ADMIN_TOKEN', `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`);
   const on = { mqtt: true, tls: tls !== undefined, ws: get('wsPort') !== undefined, wss: wssPort !== undefined };
   for (const name of proxyProtocol) if (!on[name as keyof typeof on]) warnings.push(`ROOST_PROXY_PROTOCOL names the ${name} listener, which is off`);
   const passwordFile = get<string | undefined>('passwordFile');
@@ -114,6 +119,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     allowAnonymous,
     warnings,
     httpPort: get('httpPort'),
+    adminToken,
     nodeId: get('nodeId'),
     redisUrl: get('redisUrl'),
     redisPrefix: get('redisPrefix'),
@@ -131,6 +137,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
 }
 
 const LISTENER_NAMES = ['mqtt', 'tls', 'ws', 'wss'];
+const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 /** ROOST_PROXY_PROTOCOL: listener names, comma-separated; a name that is no listener is an error, not ignored. */
 function proxyListeners(raw: string | undefined): ReadonlySet<string> {

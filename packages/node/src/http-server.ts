@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import type { AdminApi } from './admin-api.ts';
 
 export interface HealthSource {
   /** True once the node serves MQTT (and, in cluster mode, has joined the cluster). */
@@ -9,12 +10,16 @@ export interface HealthSource {
 
 /**
  * Liveness and readiness for Kubernetes probes. /healthz answers while the process runs;
- * /readyz only once the node can serve, so a load balancer waits for it.
+ * /readyz only once the node can serve, so a load balancer waits for it. /api/ is the
+ * operations API when `admin` is given, else not found whatever the method.
  */
-export function createHttpServer(health: HealthSource): Server {
+export function createHttpServer(health: HealthSource, admin?: AdminApi): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path.startsWith('/api/')) {
+      if (admin) admin(req, res);
+      else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createBroker, type BoundListener, type Broker, type Logger } from '@roost/broker';
+import { createBroker, type BoundListener, type Broker, type ClientAdmin, type Logger } from '@roost/broker';
 import { createAuth, type NodeAuth } from './auth.ts';
 import type { Config } from './config.ts';
 import type { ClusterParts } from './cluster.ts';
+import { createAdminApi } from './admin-api.ts';
 import { createHttpServer } from './http-server.ts';
 import { listenerSpecs } from './listeners.ts';
 import { createLogger } from './logger.ts';
@@ -36,12 +37,13 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
   const mode = config.redisUrl === undefined ? 'embedded' : 'cluster';
   let ready = false;
   let metrics: Registry | undefined;
+  let admin: ClientAdmin | undefined;
   const http =
     config.httpPort > 0
       ? createHttpServer({
           ready: () => ready,
           metrics: () => metrics && metrics.metrics().then((body) => ({ contentType: metrics!.contentType, body })),
-        })
+        }, config.adminToken === undefined ? undefined : createAdminApi({ token: config.adminToken, admin: () => admin, log: logger }))
       : undefined;
   const httpPort = http ? await listenHttp(http, config) : 0;
 
@@ -59,6 +61,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
       parts?.cluster,
     );
     broker = created;
+    admin = created.admin;
     const redis = parts?.redis;
     metrics = createMetrics({ broker: created, transport: parts?.transport.stats, redisUp: redis && (() => redis.status === 'ready'), redisStats: parts?.redisStats, redisLatency: parts?.redisLatency, nodesAlive: parts?.nodesAlive, ready: () => ready });
     if (parts) {

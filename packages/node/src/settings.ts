@@ -64,6 +64,7 @@ export const SETTINGS: readonly Setting[] = [
   setting('authHttpTimeout', 'ROOST_AUTH_HTTP_TIMEOUT', { type: 'int', min: 1, max: 60_000 }, 2000, 'milliseconds the HTTP service has to answer; then the client gets 0x88 Server Unavailable'),
   setting('authHttpCacheSeconds', 'ROOST_AUTH_HTTP_CACHE_SECONDS', { type: 'int', min: 0, max: 86_400 }, 30, "seconds the HTTP service's verdict for the same credentials is reused; 0: asked every time"),
   setting('httpPort', 'ROOST_HTTP_PORT', { type: 'int', min: 0, max: 65535 }, 8080, 'HTTP port for /healthz, /readyz and /metrics; 0 turns it off'),
+  setting('adminToken', 'ROOST_ADMIN_TOKEN', { type: 'string' }, undefined, 'bearer token of the operations API (/api/v1 on the HTTP port), at least 16 characters; unset: the API is off'),
   setting('nodeId', 'ROOST_NODE_ID', { type: 'string' }, hostname(), "this node's name in logs and in the cluster"),
   setting('redisUrl', 'ROOST_REDIS_URL', { type: 'url', protocols: ['redis:', 'rediss:'] }, undefined, 'Redis for cluster mode; unset runs one node on in-memory state'),
   setting('redisPrefix', 'ROOST_REDIS_PREFIX', { type: 'string' }, 'roost:', 'prefix of every Redis key, so several clusters can share one Redis'),
