@@ -56,8 +56,16 @@ export class ClusterClients implements ClientAdmin {
     } else if (holder !== undefined) {
       const peer = await this.alivePeer(holder);
       if (peer) {
-        const [there] = await this.ports.transport.describeClients(peer, [clientId], true);
-        if (there) return { ...there, node: holder };
+        try {
+          const [there] = await this.ports.transport.describeClients(peer, [clientId], true);
+          if (there) return { ...there, node: holder };
+        } catch (error) {
+          // Dying (its heartbeat not yet lapsed) or cut off: an offline session's stored state
+          // still stands; whether a stored connected one still is, only the holder knows.
+          const session = await this.stored.read(clientId);
+          if (session?.disconnectedAt === undefined) throw error;
+          return viewOf(holder, session, undefined, true);
+        }
       }
     }
     // Held by a node that is gone (not yet reaped) or by none: the stored session is the truth.

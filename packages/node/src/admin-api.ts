@@ -161,7 +161,7 @@ async function kickClient(admin: ClientAdmin, request: AdminRequest): Promise<un
   const clientId = request.params.id!;
   const outcome = await admin.kick(clientId, session === 'true');
   if (!outcome.found) throw new HttpError(404, `no client ${JSON.stringify(clientId)}`);
-  request.log.info({ clientId, node: outcome.node, disconnected: outcome.disconnected, sessionDiscarded: outcome.sessionDiscarded }, 'admin API: client kicked');
+  request.log.info({ clientId, holder: outcome.node, disconnected: outcome.disconnected, sessionDiscarded: outcome.sessionDiscarded }, 'admin API: client kicked');
   return { clientId, node: outcome.node ?? null, disconnected: outcome.disconnected, sessionDiscarded: outcome.sessionDiscarded };
 }
 
