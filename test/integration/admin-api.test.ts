@@ -252,6 +252,18 @@ test('DELETE /api/v1/clients/{id}?session=true: kicked with 0x98, the session go
   assert.deepEqual((await inbox.untilTopic(probe)).map((m) => m.topic), [probe]);
 });
 
+test('DELETE ?session=true publishes a will still waiting on its delay, as the end of a session does (MQTT 5 3.1.3.2.2)', async () => {
+  const id = unique('will');
+  const willTopic = `${unique('wills')}/gone`;
+  const { client: watcher, inbox } = await connectWithInbox(node.url, { clientId: unique('watcher'), protocolVersion: 5 });
+  clients.push(watcher);
+  await watcher.subscribeAsync(willTopic, { qos: 1 });
+  await client(id, { ...{ clean: false, properties: { sessionExpiryInterval: 300 } }, will: { topic: willTopic, payload: Buffer.from('bye'), qos: 1, retain: false, properties: { willDelayInterval: 300 } } });
+  const reply = await api.delete(`/api/v1/clients/${id}?session=true`);
+  assert.equal(reply.body.sessionDiscarded, true);
+  assert.deepEqual(inbox.pairs(await inbox.untilTopic(willTopic)), [[willTopic, 'bye']]);
+});
+
 test('DELETE ?session=true on an offline session removes it; on an unknown client it is 404', async () => {
   const id = unique('offline-discard');
   const gone = await client(id, { clean: false, properties: { sessionExpiryInterval: 300 } });
