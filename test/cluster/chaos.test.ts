@@ -10,6 +10,8 @@
 // The schedule (kills, cuts, reconnect pauses) is drawn from a seed, printed at the start and
 // in any failure: CHAOS_SEED=<n> replays it (the timing of messages still varies per run).
 import { test } from 'node:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { IClientOptions } from 'mqtt';
 import { ReasonCode } from '@roost/protocol';
@@ -454,6 +456,17 @@ function countGroup(run: Run, lines: string[], failures: string[]): void {
   if (qos === 2 && selfDuplicated > 0) failures.push(`group members received ${selfDuplicated} twice`);
 }
 
+/** CHAOS_LOG_DIR=<dir>: a failed run leaves every node's log lines and the report there, to trace a loss. */
+function keepLogs(dir: string, run: Run, lines: string[]): void {
+  const at = join(dir, `${run.tag.replace(' ', '-')}-${SEED}-${Date.now()}`);
+  mkdirSync(at, { recursive: true });
+  for (const node of run.chaos.nodes) writeFileSync(join(at, `${node.nodeId}.jsonl`), node.lines.map((l) => JSON.stringify(l)).join('\n'));
+  writeFileSync(join(at, 'report.txt'), lines.join('\n'));
+  const start = run.chaos.startedAtEpoch();
+  writeFileSync(join(at, 'clients.txt'), run.clients.map((c) => `${c.name} ${c.client.options.clientId}: ${c.historyAround(0, Number.MAX_SAFE_INTEGER)} (chaos started at epoch ms ${start})`).join('\n'));
+  console.log(`${run.tag}: logs kept in ${at}`);
+}
+
 async function chaosRun(qos: 1 | 2): Promise<void> {
   const tag = `chaos q${qos}`;
   const seed = (SEED + qos * 0x9e3779b9) >>> 0;
@@ -476,6 +489,7 @@ async function chaosRun(qos: 1 | 2): Promise<void> {
     const { lines, failures } = count(run, drained, chaosMs, drainMs);
     lines.push(`${tag}: counters of the nodes alive at the end: ${await survivorCounters(chaos.live())}`);
     console.log(lines.join('\n'));
+    if (failures.length > 0 && process.env.CHAOS_LOG_DIR) keepLogs(process.env.CHAOS_LOG_DIR, run, lines);
     if (failures.length > 0) assert.fail(`${tag} (replay with CHAOS_SEED=${SEED}): ${failures.join('; ')}\n${lines.join('\n')}`);
   } finally {
     chaos.halt();

@@ -131,6 +131,11 @@ export class Chaos {
     return undefined;
   }
 
+  /** Date.now() when run() began (0 before), to line node log times up with the chaos clock. */
+  startedAtEpoch(): number {
+    return this.startedAt;
+  }
+
   /** ms since run() began. */
   elapsed(): number {
     return this.startedAt === 0 ? 0 : Date.now() - this.startedAt;
