@@ -17,7 +17,7 @@ import type { ClientAdmin } from './client-view.ts';
 import type { LocalClients } from './local-clients.ts';
 import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
-import type { SharedDispatchOptions } from './cluster.ts';
+import type { SharedDispatchOptions, TakeoverAnswer } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
 import { describeInfo, type ConnectionInfo } from './connection-info.ts';
 import type { DrainOptions } from './drain.ts';
@@ -460,7 +460,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.countDrop(message.origin ?? '', 'no_shared_member');
   }
 
-  onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }> {
+  onTakeover(clientId: string, epoch: number): Promise<TakeoverAnswer> {
     return this.sessions.onTakeover(clientId, epoch);
   }
 

@@ -244,20 +244,21 @@ export class ClusterNode {
 
   /** True when the holder answered; false when it is gone or unreachable (its last flushed state is in the store). */
   /**
-   * True when the holder handed the session over; false when it is not alive (dead, or gone),
-   * so its last flushed state in the store is the session. A holder alive in the registry that
+   * 'handed' when the holder handed the session over; 'gone' when it is not alive (dead, or
+   * gone), so its last flushed state in the store is the session; 'superseded' when the holder
+   * claimed the client after this node did (racing CONNECTs: this one lost). A holder alive in the registry that
    * does not answer is asked again: resuming from the store while it still holds the session
    * would leave two holders, each storing what the other does not see. Throws when it is
    * still alive and silent after TAKEOVER_TRIES_MS (the CONNECT then fails and is retried).
    */
-  async takeover(nodeId: string, clientId: string, epoch: number): Promise<boolean> {
+  async takeover(nodeId: string, clientId: string, epoch: number): Promise<'handed' | 'gone' | 'superseded'> {
     const deadline = Date.now() + TAKEOVER_TRIES_MS;
     for (let attempt = 0; ; attempt++) {
       const peer = attempt === 0 ? await this.peer(nodeId) : await this.alivePeer(nodeId);
-      if (!peer) return false;
+      if (!peer) return 'gone';
       try {
-        await this.ports.transport.takeover(peer, clientId, epoch);
-        return true;
+        const answer = await this.ports.transport.takeover(peer, clientId, epoch);
+        return answer.superseded ? 'superseded' : 'handed';
       } catch (error) {
         if (Date.now() >= deadline) throw error;
         this.log.warn({ err: error, peer: nodeId, clientId }, 'takeover call failed; asking again while the holder is alive');

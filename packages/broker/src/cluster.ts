@@ -10,6 +10,13 @@ export interface Peer {
 }
 
 /** What a node answers to its peers; the broker implements it. */
+/** A holder's answer to a takeover: whether it let a session go, and whether the caller's claim is older than its own. */
+export interface TakeoverAnswer {
+  released: boolean;
+  /** The holder claimed the client after the caller (racing CONNECTs): the caller lost. */
+  superseded?: boolean;
+}
+
 export interface ClusterHandlers {
   /**
    * Messages a peer routed here: deliver them locally only (never forward again).
@@ -18,7 +25,7 @@ export interface ClusterHandlers {
    */
   onForward(messages: Message[], fromNode: string): Promise<void>;
   /** Another node wants `clientId`: disconnect it here (v5 0x8E) and release its session. */
-  onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }>;
+  onTakeover(clientId: string, epoch: number): Promise<TakeoverAnswer>;
   /** A shared-subscription message for a member on this node; false when no member could take it. */
   onSharedDispatch(group: string, filter: string, message: Message, options?: SharedDispatchOptions): Promise<boolean>;
   /** Resolves true once this node's route replica has applied table `version`; false after `timeoutMs`. */
@@ -51,7 +58,7 @@ export interface ClusterTransport {
   forward(peer: Peer, message: Message): Promise<void>;
   /** As forward, for a message no one waits on (QoS 0): failures are only counted. */
   post(peer: Peer, message: Message): void;
-  takeover(peer: Peer, clientId: string, epoch: number): Promise<{ released: boolean }>;
+  takeover(peer: Peer, clientId: string, epoch: number): Promise<TakeoverAnswer>;
   dispatchShared(peer: Peer, group: string, filter: string, message: Message, options?: SharedDispatchOptions): Promise<boolean>;
   /**
    * Undefined while the links to these peers have room; else resolves once the congested

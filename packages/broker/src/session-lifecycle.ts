@@ -1,9 +1,10 @@
 import { ReasonCode, type Message } from '@roost/protocol';
 import { NEVER_EXPIRES, Session, type Delivery } from '@roost/session';
 import type { AttachRequest } from './actions.ts';
+import { ClaimEpochs } from './claim-epochs.ts';
 import type { Will } from './channel.ts';
 import type { ClusterNode } from './cluster-node.ts';
-import type { SharedDispatchOptions } from './cluster.ts';
+import type { SharedDispatchOptions, TakeoverAnswer } from './cluster.ts';
 import type { Connection } from './connection.ts';
 import type { Logger } from './options.ts';
 import { PendingDeliveries } from './pending-deliveries.ts';
@@ -61,7 +62,7 @@ export class SessionLifecycle {
   private readonly host: LifecycleHost;
   private readonly expiries = new KeyedTimers();
   /** The directory epoch under which this node holds each session (cluster mode). */
-  private readonly epochs = new Map<string, number>();
+  private readonly epochs = new ClaimEpochs();
   /** CONNECTs (and adoptions) for one client id are resolved one after another, so exactly one wins. */
   private readonly attaching = new Map<string, Promise<void>>();
   /** Deliveries for sessions routed here and still being loaded (takeover, resume). */
@@ -100,6 +101,11 @@ export class SessionLifecycle {
 
   attach(connection: Connection, request: AttachRequest): void {
     this.inTurn(request.clientId, () => this.resolveSession(connection, request), (error) => {
+      if (error instanceof SupersededError) {
+        // [MQTT-3.1.4-3] a later CONNECT for the client, on the node that held it, won.
+        connection.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
+        return;
+      }
       this.log.error({ err: error, clientId: request.clientId }, 'session resolution failed');
       connection.disconnect(ReasonCode.ServerUnavailable, 'session store unavailable');
     });
@@ -221,7 +227,12 @@ export class SessionLifecycle {
   }
 
   private async takeOver(previous: string, clientId: string, epoch: number, cleanStart: boolean): Promise<void> {
-    if (!(await this.cluster!.takeover(previous, clientId, epoch))) {
+    const outcome = await this.cluster!.takeover(previous, clientId, epoch);
+    if (outcome === 'superseded') {
+      if (this.epochs.get(clientId) === epoch) this.epochs.delete(clientId);
+      throw new SupersededError(clientId);
+    }
+    if (outcome === 'gone') {
       // The holder died with the client connected and no reaper has run yet: the old
       // connection ended without DISCONNECT, so its will is due now, unless it was delayed
       // and this CONNECT resumes the session in time [MQTT-3.1.3-9].
@@ -371,8 +382,12 @@ export class SessionLifecycle {
 
 
   /** Another node claimed `clientId`: disconnect it here and hand the session over through the store. */
-  async onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }> {
-    await this.attaching.get(clientId);
+  async onTakeover(clientId: string, epoch: number): Promise<TakeoverAnswer> {
+    // A claim older than this node's, now or once this node's own CONNECT for the client has
+    // claimed it (two CONNECTs racing on two nodes): the caller lost, and its fence check
+    // tells it so. Waiting for that CONNECT, itself perhaps waiting for the caller to hand
+    // over, would stall both until their deadlines.
+    if (await this.epochs.outclaimedOr(clientId, epoch, this.attaching.get(clientId) ?? Promise.resolve())) return { released: false, superseded: true };
     // Unreceived shared messages go with the session to the client's new node; a hand-back
     // already under way stops and settles first, so none is both handed on and saved.
     this.handingOver.add(clientId);
@@ -489,5 +504,12 @@ export class SessionLifecycle {
       if (will) await wills.set(clientId, will);
     }
     await Promise.all([cluster.reassertRoutes(filters), this.keeper.flushed()]);
+  }
+}
+
+/** The node asked for the session had claimed the client after this one: this CONNECT lost the race. */
+class SupersededError extends Error {
+  constructor(clientId: string) {
+    super(`a later claim of ${clientId} won`);
   }
 }

@@ -59,6 +59,8 @@ export interface WireTakeoverRequest {
 
 export interface WireTakeoverReply {
   released: boolean;
+  /** False from a node that predates the field. */
+  superseded: boolean;
 }
 
 export interface WireSharedRequest {

@@ -140,8 +140,8 @@ export class ClusterServer {
   }
 
   private async takeover(request: WireTakeoverRequest): Promise<WireTakeoverReply> {
-    const { released } = await this.handlers.onTakeover(request.clientId, request.epoch);
-    return { released };
+    const { released, superseded = false } = await this.handlers.onTakeover(request.clientId, request.epoch);
+    return { released, superseded };
   }
 
   private async dispatchShared(request: WireSharedRequest): Promise<WireSharedReply> {

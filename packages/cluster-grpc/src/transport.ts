@@ -1,7 +1,7 @@
 // The ClusterTransport the broker asks for: a server for what peers send here, and a PeerLink
 // per peer for what goes there.
 import type { Client, MethodDefinition } from '@grpc/grpc-js';
-import type { ClientView, ClusterHandlers, ClusterTransport, KickOutcome, Logger, Peer, SharedDispatchOptions } from '@roost/broker';
+import type { ClientView, ClusterHandlers, ClusterTransport, KickOutcome, Logger, Peer, SharedDispatchOptions, TakeoverAnswer } from '@roost/broker';
 import { ConfigError, PeerUnavailableError, type Message } from '@roost/protocol';
 import { decodeClient } from './client-codec.ts';
 import { encodeMessage } from './codec.ts';
@@ -89,9 +89,9 @@ export class GrpcClusterTransport implements ClusterTransport {
     this.link(peer).post(message);
   }
 
-  async takeover(peer: Peer, clientId: string, epoch: number): Promise<{ released: boolean }> {
+  async takeover(peer: Peer, clientId: string, epoch: number): Promise<TakeoverAnswer> {
     const reply = await this.call(peer, clusterService.Takeover, { clientId, epoch });
-    return { released: reply.released };
+    return { released: reply.released, superseded: reply.superseded };
   }
 
   async dispatchShared(peer: Peer, group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {

@@ -35,9 +35,10 @@ export class RecordingHandlers implements ClusterHandlers {
     }
   }
 
-  async onTakeover(clientId: string, epoch: number): Promise<{ released: boolean }> {
+  async onTakeover(clientId: string, epoch: number): Promise<{ released: boolean; superseded?: boolean }> {
     this.takeovers.push({ clientId, epoch });
     if (clientId === 'explodes') throw new Error('session store down');
+    if (clientId === 'claimed-later') return { released: false, superseded: true };
     return { released: clientId !== 'unknown' };
   }
 

@@ -109,9 +109,10 @@ test('takeover and shared dispatch round trips, with handler failures as PeerUna
   const peer = { nodeId: 'b', address: b.address };
   const shared: Message = { ...message('jobs/1'), properties: { userProperties: { k: ['1', '2'] } } };
 
-  assert.deepEqual(await a.transport.takeover(peer, 'client-1', 7), { released: true });
-  assert.deepEqual(await a.transport.takeover(peer, 'unknown', 8), { released: false });
-  assert.deepEqual(b.handlers.takeovers, [{ clientId: 'client-1', epoch: 7 }, { clientId: 'unknown', epoch: 8 }]);
+  assert.deepEqual(await a.transport.takeover(peer, 'client-1', 7), { released: true, superseded: false });
+  assert.deepEqual(await a.transport.takeover(peer, 'unknown', 8), { released: false, superseded: false });
+  assert.deepEqual(await a.transport.takeover(peer, 'claimed-later', 8), { released: false, superseded: true }, 'a racing CONNECT that lost hears so');
+  assert.deepEqual(b.handlers.takeovers, [{ clientId: 'client-1', epoch: 7 }, { clientId: 'unknown', epoch: 8 }, { clientId: 'claimed-later', epoch: 8 }]);
   assert.equal(await a.transport.dispatchShared(peer, 'workers', 'jobs/+', shared), true);
   assert.equal(await a.transport.dispatchShared(peer, 'empty', 'jobs/+', shared, { onlineOnly: true }), false);
   assert.equal(await a.transport.dispatchShared(peer, 'workers', 'jobs/+', shared, { member: 'm1' }), true);
@@ -122,7 +123,7 @@ test('takeover and shared dispatch round trips, with handler failures as PeerUna
   await assert.rejects(a.transport.takeover(peer, 'explodes', 9), PeerUnavailableError);
   await assert.rejects(a.transport.dispatchShared(peer, 'explodes', 'jobs/+', shared), /no such group/);
   // The handler failures were answered, not thrown: the server still serves.
-  assert.deepEqual(await a.transport.takeover(peer, 'client-2', 10), { released: true });
+  assert.deepEqual(await a.transport.takeover(peer, 'client-2', 10), { released: true, superseded: false });
 });
 
 test('awaitRoutes carries the version and the peer\'s bound, and its answer', async () => {
