@@ -142,8 +142,9 @@ export class Broker implements ConnectionHost, ClusterHost {
   async stop(): Promise<void> {
     clearInterval(this.sysTimer);
     const closing = this.listener.close();
+    // Hand-backs first: what other members took is forgotten by the flush after them.
+    await this.sessions.stop();
     await this.keeper.flushed().catch(() => undefined);
-    this.sessions.stop();
     await closing;
     await this.cluster?.stop();
   }

@@ -59,6 +59,8 @@ export class RouteReplica implements RouteListener {
           resolve(false);
         }, timeoutMs),
       };
+      // A wait keeps nothing alive: a leaving node's last reroutes must not hold its exit.
+      waiter.timer.unref();
       this.waiters.add(waiter);
     });
   }

@@ -93,10 +93,14 @@ export class SessionLifecycle {
     return this.pending.add(clientId, delivery);
   }
 
-  /** Stops every timer: the node is leaving (its sessions' timers go to the node that reaps it). */
-  stop(): void {
+  /**
+   * Stops every timer: the node is leaving (its sessions' timers go to the node that reaps it).
+   * Resolves once the shared hand-backs under way have ended: they need the cluster links.
+   */
+  async stop(): Promise<void> {
     this.wills.clear();
     this.expiries.clear();
+    await Promise.all(this.handingBack.values());
   }
 
   attach(connection: Connection, request: AttachRequest): void {

@@ -56,6 +56,7 @@ export class GrpcClusterTransport implements ClusterTransport {
   private readonly log: Logger;
   private readonly links = new Map<string, PeerLink>();
   private server: ClusterServer | undefined;
+  private stopped = false;
 
   constructor(options: GrpcClusterTransportOptions) {
     this.options = options;
@@ -74,6 +75,7 @@ export class GrpcClusterTransport implements ClusterTransport {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const link of this.links.values()) link.close('transport stopped');
     this.links.clear();
     const server = this.server;
@@ -138,7 +140,10 @@ export class GrpcClusterTransport implements ClusterTransport {
     }
     const options: PeerLinkOptions = { ...this.limits, selfNodeId: this.options.nodeId, log: this.log, stats: this.stats };
     const link = new PeerLink(peer.nodeId, peer.address, options);
-    this.links.set(peer.nodeId, link);
+    // After stop() a late forward (a reroute still waiting) is refused: an open channel to a
+    // peer would keep the leaving process up for good.
+    if (this.stopped) link.close('transport stopped');
+    else this.links.set(peer.nodeId, link);
     return link;
   }
 
