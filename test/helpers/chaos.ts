@@ -34,7 +34,7 @@ export function seededRandom(seed: number): () => number {
 export interface ChaosEvent {
   /** ms since the chaos started */
   at: number;
-  kind: 'kill' | 'start' | 'drop';
+  kind: 'kill' | 'drain' | 'start' | 'drop';
   nodeId: string;
   /** For a drop: the client whose connection was cut. */
   client?: string;
@@ -165,6 +165,18 @@ export class Chaos {
       const replacement = await this.addNode();
       this.events.push({ at: this.elapsed(), kind: 'start', nodeId: replacement.nodeId });
     }
+  }
+
+  /**
+   * SIGTERM, as Kubernetes stops a pod: the node is offered to no client from now on (its own
+   * clients stay until it lets them go); resolves with its exit code.
+   */
+  async drain(node: NodeProcess): Promise<number | null> {
+    if (this.startedAt === 0) this.startedAt = Date.now();
+    this.dying.add(node);
+    this.events.push({ at: this.elapsed(), kind: 'drain', nodeId: node.nodeId });
+    node.child.kill('SIGTERM');
+    return node.exited;
   }
 
   /**
