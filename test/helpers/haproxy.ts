@@ -96,12 +96,12 @@ function config(port: number, tls: string, options: HaproxyOptions): string {
   ].join('\n');
 }
 
-class PortTakenError extends Error {
+export class PortTakenError extends Error {
   override readonly name = 'PortTakenError';
 }
 
 /** Runs HAProxy in the foreground as master and worker; resolves when the master reports the worker up. */
-async function spawnHaproxy(configFile: string): Promise<{ child: ChildProcess; output: () => string }> {
+export async function spawnHaproxy(configFile: string): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn('haproxy', ['-W', '-db', '-f', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -134,7 +134,7 @@ async function spawnHaproxy(configFile: string): Promise<{ child: ChildProcess; 
   return { child, output: () => output };
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   // SIGTERM is HAProxy's hard stop: open connections close now rather than drain.
