@@ -75,7 +75,7 @@ export class Listener {
   }
 
   private async listenOne(spec: ListenerSpec): Promise<BoundListener> {
-    const kind = openKind(spec, { log: this.host.log, stats: this.stats, limits: this.host.ctx.limits });
+    const kind = await openKind(spec, { log: this.host.log, stats: this.stats, limits: this.host.ctx.limits });
     const prelude = preludeOf(spec, this.host.log, this.stats);
     // TCP_NODELAY set by the server on accept: a JS call per connection less than setNoDelay.
     // A prelude reads the socket first, so it starts paused.
@@ -217,6 +217,9 @@ export class Listener {
       const { channel } = connection;
       if (channel.state === 'awaiting-connect' && now - connection.openedAt > connectDeadline) {
         connection.fail(ReasonCode.MaximumConnectTime, 'no CONNECT in time');
+      } else if (channel.authenticationOverdue(now, connectDeadline)) {
+        // An AUTH exchange (CONNECT's or a re-authentication) has the CONNECT's time to end.
+        connection.fail(ReasonCode.NotAuthorized, 'authentication not completed in time');
       } else if (channel.keepAlive > 0 && !connection.readingPaused && now - connection.lastActivity > channel.keepAlive * 1500) {
         connection.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
       }

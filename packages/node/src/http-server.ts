@@ -1,5 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import type * as Http from 'node:http';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AdminApi } from './admin-api.ts';
+
+// An ESM import of node:http reads every export, and its lazy `WebSocket` getter loads
+// undici: about 13 MiB of RSS in every process. require() reads only createServer.
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof Http;
 
 export interface HealthSource {
   /** True once the node serves MQTT (and, in cluster mode, has joined the cluster). */

@@ -1,9 +1,15 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import type * as Http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { formatRemote, type ConnectionInfo } from '../connection-info.ts';
 import type { KindContext, ListenerKind, ListenerSpec } from './spec.ts';
 import { WebSocketStream } from './websocket-stream.ts';
+
+// Not an ESM import: that reads node:http's lazy `WebSocket` getter, which loads undici
+// (about 13 MiB of RSS) into every node, WebSocket listener or not.
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof Http;
 
 /** MQTT 3.1.1 and 5.0 name `mqtt` (§6); 3.1 clients offer `mqttv3.1`. */
 const SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
