@@ -196,9 +196,10 @@ function parseValue(s: Setting, raw: string, fromFlag: boolean): string | number
       try {
         url = new URL(raw);
       } catch {
-        throw new ConfigError(name, `must be a URL like redis://host:6379 (got ${JSON.stringify(raw)})`);
+        // Not echoed: a URL may carry a password (redis://:secret@host), and this line reaches the logs.
+        throw new ConfigError(name, `must be a URL like redis://host:6379 (the value given is not one; not shown, as it may hold a password)`);
       }
-      if (!kind.protocols.includes(url.protocol)) throw new ConfigError(name, `must use ${kind.protocols.join(' or ')} (got ${JSON.stringify(raw)})`);
+      if (!kind.protocols.includes(url.protocol)) throw new ConfigError(name, `must use ${kind.protocols.join(' or ')} (got ${url.protocol})`);
       return raw;
     }
     case 'string':

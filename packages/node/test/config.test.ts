@@ -25,6 +25,14 @@ test('defaults: port 1883 on all interfaces, embedded mode, the broker default l
   assert.deepEqual(config.limits, defaultLimits);
 });
 
+test('a bad ROOST_REDIS_URL is refused without echoing it: a URL may hold a password', () => {
+  for (const raw of ['redis://:s3cret-pw@host:notaport', 'http://user:s3cret-pw@host:6379']) {
+    const error = configError(() => loadConfig([], { ROOST_REDIS_URL: raw }));
+    assert.match(error.message, /ROOST_REDIS_URL/);
+    assert.doesNotMatch(error.message, /s3cret-pw/);
+  }
+});
+
 test('a CLI flag beats the environment, which beats the default', () => {
   assert.equal(loadConfig([], { ROOST_MQTT_PORT: '1884' }).mqttPort, 1884);
   assert.equal(loadConfig(['--mqtt-port', '1885'], { ROOST_MQTT_PORT: '1884' }).mqttPort, 1885);
