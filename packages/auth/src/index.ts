@@ -14,3 +14,25 @@ export { RedisAuthStore, parseAclLines, parseAuthChange, type AuthChange } from 
 export { RedisUserProvider } from './redis-users.ts';
 export { RedisAclSource } from './redis-acl.ts';
 export { RuleChain, type PartialRuleSource } from './rule-chain.ts';
+export { ScramProvider, type ScramProviderOptions, type UserLookup } from './scram-provider.ts';
+export { ScramExchange, randomNonce, type ScramOutcome } from './scram-exchange.ts';
+export {
+  formatScramEntry,
+  parseScramEntry,
+  preparePassword,
+  scramCredentials,
+  verifyScramPassword,
+  SCRAM_ITERATIONS,
+  ScramPasswordError,
+  type ScramCredentials,
+} from './scram-credentials.ts';
+export {
+  parseClientFinal,
+  parseClientFirst,
+  isScramMechanism,
+  SCRAM_MECHANISMS,
+  ScramMessageError,
+  type ClientFinal,
+  type ClientFirst,
+  type ScramMechanism,
+} from './scram-messages.ts';

@@ -33,7 +33,7 @@ export function parsePasswordFile(text: string): ParsedPasswordFile {
     }
     const hash = parsePasswordHash(line.slice(colon + 1));
     if (hash === undefined) {
-      problems.push({ line: i + 1, reason: 'not a $7$ (PBKDF2-SHA512), $6$ (SHA512) or $argon2id$ hash as mosquitto_passwd writes' });
+      problems.push({ line: i + 1, reason: 'not a $7$ (PBKDF2-SHA512), $6$ (SHA512) or $argon2id$ hash as mosquitto_passwd writes, nor a $scram-sha-256$ or $scram-sha-512$ entry' });
       continue;
     }
     users.set(line.slice(0, colon), hash);
@@ -67,6 +67,9 @@ export class PasswordFileProvider implements AuthProvider {
   get userCount(): number {
     return this.users.size;
   }
+
+  /** The user's entry as last read, for the SCRAM provider. */
+  readonly entryOf = (username: string): PasswordHash | undefined => this.users.get(username);
 
   async authenticate(credentials: Credentials): Promise<ProviderAnswer> {
     const { username, password } = credentials;

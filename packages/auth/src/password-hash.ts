@@ -1,17 +1,20 @@
 import { argon2, createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { parseScramEntry, verifyScramPassword, type ScramCredentials } from './scram-credentials.ts';
 
 const pbkdf2Async = promisify(pbkdf2);
 const argon2Async = promisify(argon2);
 
 /**
  * A hash as `mosquitto_passwd` writes it: `$7$` PBKDF2-SHA512 (its default since 2.0), `$6$`
- * salted SHA512 (1.6), or `$argon2id$` in the PHC string format libargon2 encodes (2.1).
+ * salted SHA512 (1.6), or `$argon2id$` in the PHC string format libargon2 encodes (2.1); or
+ * Roost's own `$scram-sha-256$` / `$scram-sha-512$` entry, for SCRAM (and plain passwords too).
  */
 export type PasswordHash =
   | { readonly kind: 'pbkdf2-sha512'; readonly iterations: number; readonly salt: Buffer; readonly hash: Buffer }
   | { readonly kind: 'sha512'; readonly salt: Buffer; readonly hash: Buffer }
-  | { readonly kind: 'argon2id'; readonly memory: number; readonly passes: number; readonly parallelism: number; readonly salt: Buffer; readonly hash: Buffer };
+  | { readonly kind: 'argon2id'; readonly memory: number; readonly passes: number; readonly parallelism: number; readonly salt: Buffer; readonly hash: Buffer }
+  | ({ readonly kind: 'scram' } & ScramCredentials);
 
 const SHA512_BYTES = 64;
 /** Mosquitto writes 101 (2.0) or 1000 (2.1); more than this is a damaged line, not a policy. */
@@ -56,6 +59,10 @@ export function parsePasswordHash(text: string): PasswordHash | undefined {
     return { kind: 'sha512', salt, hash };
   }
   if (parts[1] === 'argon2id' && parts.length === 6) return parseArgon2id(parts[2]!, parts[3]!, parts[4]!, parts[5]!);
+  if (parts[1] === 'scram-sha-256' || parts[1] === 'scram-sha-512') {
+    const credentials = parseScramEntry(parts);
+    return credentials === undefined ? undefined : { kind: 'scram', ...credentials };
+  }
   return undefined;
 }
 
@@ -84,11 +91,12 @@ function decode(text: string, alphabet = BASE64): Buffer | undefined {
 
 /** PBKDF2 and argon2 run on libuv's thread pool, so a CONNECT storm does not block the event loop. */
 export async function verifyPassword(hash: PasswordHash, password: Buffer): Promise<boolean> {
+  if (hash.kind === 'scram') return verifyScramPassword(hash, password);
   const computed = await compute(hash, password);
   return timingSafeEqual(computed, hash.hash);
 }
 
-function compute(hash: PasswordHash, password: Buffer): Promise<Buffer> | Buffer {
+function compute(hash: Exclude<PasswordHash, { kind: 'scram' }>, password: Buffer): Promise<Buffer> | Buffer {
   switch (hash.kind) {
     case 'pbkdf2-sha512':
       return pbkdf2Async(password, hash.salt, hash.iterations, SHA512_BYTES, 'sha512');

@@ -1,6 +1,6 @@
 import { ReasonCode } from '@roost/protocol';
 import type { AuthProvider, Credentials, ProviderAnswer } from '@roost/broker';
-import { parsePasswordHash, verifyPassword } from './password-hash.ts';
+import { parsePasswordHash, verifyPassword, type PasswordHash } from './password-hash.ts';
 import type { RedisAuthStore } from './redis-auth-store.ts';
 
 /**
@@ -16,6 +16,15 @@ export class RedisUserProvider implements AuthProvider {
   constructor(store: RedisAuthStore) {
     this.store = store;
   }
+
+  /**
+   * The user's entry as Redis holds it now, for the SCRAM provider; a damaged one is no entry
+   * (the client then fails as with a wrong password). Throws when Redis cannot be reached.
+   */
+  readonly entryOf = async (username: string): Promise<PasswordHash | undefined> => {
+    const text = await this.store.userHash(username);
+    return text === undefined ? undefined : parsePasswordHash(text);
+  };
 
   async authenticate(credentials: Credentials): Promise<ProviderAnswer> {
     const { username, password } = credentials;

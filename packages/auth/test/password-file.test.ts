@@ -67,6 +67,7 @@ test('fuzzed lines never throw, and a line that parses names a user with a 64-by
       const { users } = parsePasswordFile(lines.join('\n'));
       for (const [user, hash] of users) {
         assert.ok(!user.includes(':') && user.length > 0);
+        assert.ok(hash.kind !== 'scram', 'no generated line is a SCRAM entry');
         assert.equal(hash.hash.length, 64);
         // A random hash is not matched by a random password (2^-512).
         if (hash.kind === 'sha512') assert.equal(await verifyPassword(hash, Buffer.from(password)), false);

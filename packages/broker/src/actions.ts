@@ -28,6 +28,8 @@ export type Action =
   | { type: 'close'; reasonCode: ReasonCode; reason: string; notify: boolean; byClient?: boolean }
   /** CONNECT's credentials, for the broker's Authenticator; its decision goes to `Channel.authenticated`. */
   | { type: 'authenticate'; credentials: Omit<Credentials, 'info'> }
+  /** The client's next AUTH 0x18 of the exchange under way; its decision goes to `Channel.authenticated` too. */
+  | { type: 'continue-authentication'; data: Buffer | undefined }
   | { type: 'attach'; request: AttachRequest }
   /** The client reached a configured limit: counted by the broker. */
   | { type: 'limit'; limit: LimitName }

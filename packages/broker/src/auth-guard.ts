@@ -51,6 +51,11 @@ export class AuthGuard implements Authenticator {
   }
 
   private after(key: string, credentials: Credentials, decision: AuthDecision): AuthDecision | Promise<AuthDecision> {
+    if (decision.outcome === 'continue') {
+      // An exchange's failure comes at a later step (a wrong SCRAM proof): it counts as a CONNECT's does.
+      const { exchange } = decision;
+      return { ...decision, exchange: { next: async (data) => this.after(key, credentials, await exchange.next(data)) } };
+    }
     if (decision.outcome !== 'deny' || !FAILURES.has(decision.reasonCode)) return decision;
     const { failures, banned } = this.bans.fail(key, Date.now());
     if (banned) {

@@ -10,6 +10,7 @@ import {
 } from '@roost/session';
 import type { Action, DeniedAccess } from './actions.ts';
 import { AuthChain, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.ts';
+import { AuthExchanges } from './auth-exchanges.ts';
 import { AuthGuard } from './auth-guard.ts';
 import { ClientPermissions } from './authorizer.ts';
 import { createClientAdmin } from './client-admin.ts';
@@ -73,7 +74,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   private readonly cluster: ClusterNode | undefined;
   private sysTimer: NodeJS.Timeout | undefined;
   private readonly durableSends = new DurableSends();
-  private readonly authenticator: Authenticator;
+  private readonly auth: AuthExchanges;
   /**
    * The permissions of each gone client whose will is still due: a will is authorized as a
    * publish of its client when it is published, perhaps after a delay.
@@ -94,7 +95,8 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.admin = admin.admin;
     this.localClients = admin.local;
     const chain = new AuthChain(options.auth ?? { providers: [], allowAnonymous: true }, (credentials, outcome, reason) => this.recordAuth(credentials, outcome, reason));
-    this.authenticator = options.authBan ? new AuthGuard(chain, options.authBan, this.stats, this.log) : chain;
+    const authenticator: Authenticator = options.authBan ? new AuthGuard(chain, options.authBan, this.stats, this.log) : chain;
+    this.auth = new AuthExchanges(authenticator, this.log);
     this.ctx = {
       limits: options.limits,
       now: Date.now,
@@ -176,7 +178,10 @@ export class Broker implements ConnectionHost, ClusterHost {
   execute(connection: Connection, action: Action): Promise<unknown> | void {
     switch (action.type) {
       case 'authenticate':
-        this.authenticate(connection, { ...action.credentials, info: connection.info });
+        this.auth.start(connection, { ...action.credentials, info: connection.info });
+        return;
+      case 'continue-authentication':
+        this.auth.continue(connection, action.data);
         return;
       case 'attach':
         this.sessions.attach(connection, action.request);
@@ -229,21 +234,6 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.sessions.detach(connection);
   }
 
-  /** Asks the Authenticator about a CONNECT; its answer, now or later, goes to the connection. */
-  private authenticate(connection: Connection, credentials: Credentials): void {
-    const failed = (error: unknown) => {
-      this.log.error({ err: error, clientId: credentials.clientId }, 'authentication failed');
-      connection.authenticated({ outcome: 'deny', reasonCode: ReasonCode.ServerUnavailable, reason: 'authentication unavailable' });
-    };
-    try {
-      const decision = this.authenticator.authenticate(credentials);
-      if (decision instanceof Promise) decision.then((settled) => connection.authenticated(settled), failed);
-      else connection.authenticated(decision);
-    } catch (error) {
-      failed(error);
-    }
-  }
-
   /** Counted by provider and result; a refusal logged with who and from where, never the password. */
   private recordAuth(credentials: Credentials, outcome: AuthOutcome, reason: string): void {
     this.stats.countAuthOutcome(outcome.provider, outcome.result);
@@ -256,8 +246,9 @@ export class Broker implements ConnectionHost, ClusterHost {
         provider: outcome.provider,
         reasonCode: reasonCodeName(outcome.reasonCode),
         reason,
+        method: credentials.method,
       },
-      'client refused at CONNECT',
+      credentials.reauthentication ? 'client refused at re-authentication' : 'client refused at CONNECT',
     );
   }
 

@@ -4,11 +4,11 @@ import type { Delivery, Session } from '@roost/session';
 import type { Action, AttachRequest } from './actions.ts';
 import type { AuthDecision } from './authenticator.ts';
 import type { ClientPermissions } from './authorizer.ts';
-import type { Admission, ChannelContext, ChannelState, HandlerState, Will } from './handler-state.ts';
+import type { Admission, ChannelContext, ChannelState, EnhancedAuth, HandlerState, Will } from './handler-state.ts';
 import type { OutboundTopicAliases } from './topic-aliases.ts';
 import type { DropReason } from './stats.ts';
 import { encodePublish } from './publish-encoder.ts';
-import { handleAuthenticated, handleConnect } from './handlers/connect.ts';
+import { handleAuthenticated, handleConnect, refuse } from './handlers/connect.ts';
 import { handlePublish } from './handlers/publish.ts';
 import { handlePuback } from './handlers/puback.ts';
 import { handlePubrec } from './handlers/pubrec.ts';
@@ -18,7 +18,7 @@ import { handleSubscribe } from './handlers/subscribe.ts';
 import { handleUnsubscribe } from './handlers/unsubscribe.ts';
 import { handlePingreq } from './handlers/pingreq.ts';
 import { handleDisconnect } from './handlers/disconnect.ts';
-import { handleAuth } from './handlers/auth.ts';
+import { handleAuth, handleReauthenticated } from './handlers/auth.ts';
 import { ack } from './handlers/acks.ts';
 import { lacksPacketId, malformedProperty, repeatedProperty } from './decoded-checks.ts';
 
@@ -38,6 +38,7 @@ export class Channel implements HandlerState {
   /** Set when the broker assigned the id, to return it in CONNACK [MQTT-3.2.2-16]. */
   assignedClientId: string | undefined;
   permissions: ClientPermissions | undefined;
+  enhancedAuth: EnhancedAuth | undefined;
   attachRequest: AttachRequest | undefined;
   session: Session | undefined;
   will: Will | undefined;
@@ -81,6 +82,10 @@ export class Channel implements HandlerState {
       if (packet.cmd !== 'connect') return this.fail(ReasonCode.ProtocolError, `first packet was ${packet.cmd}, not connect`);
       return handleConnect(this, packet);
     }
+    // [MQTT-3.1.2-30] until CONNACK, a client authenticating by a method sends only AUTH or DISCONNECT.
+    if (this.state === 'authenticating' && packet.cmd !== 'auth' && packet.cmd !== 'disconnect') {
+      throw new ProtocolError(ReasonCode.ProtocolError, `${packet.cmd} before the authentication exchange ended`);
+    }
     if (lacksPacketId(packet)) throw new ProtocolError(ReasonCode.MalformedPacket, `${packet.cmd} too short for its packet identifier`);
     const repeated = repeatedProperty(packet);
     if (repeated !== undefined) throw new ProtocolError(ReasonCode.ProtocolError, `property ${repeated} included more than once`);
@@ -123,14 +128,22 @@ export class Channel implements HandlerState {
 
   /** Close for a protocol violation: DISCONNECT with the reason on v5 once connected. */
   fail(reasonCode: ReasonCode, reason: string): Action[] {
+    // Before CONNACK, in the middle of an exchange, a v5 client is told by a refusing CONNACK [MQTT-4.12.0-4].
+    if (this.state === 'authenticating') return refuse(this, reasonCode, reason);
     const notify = this.state === 'connected' && this.version === 5;
     this.state = 'closed';
     return [{ type: 'close', reasonCode, reason, notify }];
   }
 
-  /** The broker's Authenticator answered the CONNECT: resolve the session, or refuse. */
+  /** The broker's Authenticator answered the CONNECT (or a re-authentication, or a step of either's exchange). */
   authenticated(decision: AuthDecision): Action[] {
-    return handleAuthenticated(this, decision);
+    return this.state === 'connected' ? handleReauthenticated(this, decision) : handleAuthenticated(this, decision);
+  }
+
+  /** An enhanced authentication (CONNECT's or a re-authentication) began more than `ms` before `now`. */
+  authenticationOverdue(now: number, ms: number): boolean {
+    const since = this.enhancedAuth?.since;
+    return since !== undefined && this.state !== 'closed' && now - since > ms;
   }
 
   /** The broker resolved the session for the CONNECT: send CONNACK, then resume. */
@@ -162,6 +175,13 @@ export class Channel implements HandlerState {
       properties.sessionExpiryInterval = this.grantedSessionExpiry;
     }
     if (this.serverKeepAlive !== undefined) properties.serverKeepAlive = this.serverKeepAlive;
+    const enhanced = this.enhancedAuth;
+    if (enhanced !== undefined) {
+      // [MQTT-4.12.0-5] a successful CONNACK repeats the method; its data ends the exchange (SCRAM's server-final).
+      properties.authenticationMethod = enhanced.method;
+      if (enhanced.connackData !== undefined) properties.authenticationData = enhanced.connackData;
+      enhanced.connackData = undefined;
+    }
     packet.properties = properties;
     return packet;
   }

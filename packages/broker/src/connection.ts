@@ -177,8 +177,9 @@ export class Connection implements PacketSink, GatedConnection {
   authenticated(decision: AuthDecision): void {
     if (this.closed) return;
     this.run(this.channel.authenticated(decision));
-    if (this.closed) {
-      // Packets held behind the CONNECT are never processed: release the barrier.
+    // Closed: packets held behind the CONNECT are never processed. Authenticating: the client's
+    // next AUTH is among them and must reach the channel. Either way, release the barrier.
+    if (this.closed || this.channel.state === 'authenticating') {
       this.sessionAttached?.();
       this.sessionAttached = undefined;
     }

@@ -18,7 +18,20 @@ export interface ChannelContext {
 
 export type { Will } from './will.ts';
 
-export type ChannelState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
+/** `authenticating`: CONNECT's enhanced authentication waits for the client's next AUTH (MQTT 5 4.12). */
+export type ChannelState = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
+
+/** MQTT 5 enhanced authentication on one connection: the protocol's part; the method's own state is its provider's. */
+export interface EnhancedAuth {
+  /** The CONNECT's Authentication Method, which every AUTH must repeat [MQTT-4.12.0-5]. */
+  readonly method: string;
+  /** When the exchange under way began (ctx.now()), for the CONNECT timeout; undefined between exchanges. */
+  since: number | undefined;
+  /** A re-authentication under way: whose AUTH comes next. */
+  reauth: 'server' | 'client' | undefined;
+  /** The accepting decision's Authentication Data, for the CONNACK. */
+  connackData: Buffer | undefined;
+}
 
 /**
  * Whether the node takes this connection: `connection-limit` (ROOST_MAX_CONNECTIONS) and
@@ -37,8 +50,10 @@ export interface HandlerState {
   /** Anything but `admitted`: CONNECT is refused, with the reason this says. */
   readonly admission: Admission;
   assignedClientId: string | undefined;
-  /** What the client may publish, subscribe and receive; set once CONNECT is accepted. */
+  /** What the client may publish, subscribe and receive; set once CONNECT is accepted, again at each re-authentication. */
   permissions: ClientPermissions | undefined;
+  /** Set when CONNECT named an Authentication Method. */
+  enhancedAuth: EnhancedAuth | undefined;
   /** The session CONNECT asks for, resolved once the client is authenticated. */
   attachRequest: AttachRequest | undefined;
   session: Session | undefined;

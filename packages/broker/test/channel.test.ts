@@ -223,15 +223,8 @@ test('[MQTT-3.8.4-1] [MQTT-3.8.4-5] every filter takes effect before SUBACK; SUB
   assert.deepEqual(suback.granted, [ReasonCode.GrantedQoS1, ReasonCode.TopicFilterInvalid, ReasonCode.GrantedQoS0]);
 });
 
-test('[MQTT-4.12.0-1] AUTH without an authentication method is a protocol error', () => {
+test('[MQTT-4.12.0-7] AUTH without an authentication method is a protocol error', () => {
   const ch = channel();
   connected(ch);
   assert.equal(closeOf(ch.handle({ cmd: 'auth', reasonCode: ReasonCode.ReAuthenticate })).reasonCode, ReasonCode.ProtocolError);
-});
-
-test('CONNECT with an authentication method is refused with BadAuthenticationMethod', () => {
-  const ch = channel();
-  const actions = ch.handle(connectPacket({ properties: { authenticationMethod: 'SCRAM-SHA-1' } }));
-  assert.equal((sent(actions)[0] as { reasonCode?: number }).reasonCode, ReasonCode.BadAuthenticationMethod);
-  closeOf(actions);
 });

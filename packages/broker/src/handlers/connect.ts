@@ -13,6 +13,7 @@ import type { HandlerState, Will } from '../handler-state.ts';
 import type { BrokerLimits } from '../options.ts';
 import type { LimitName } from '../stats.ts';
 import { topicOverLimit } from '../topic-limits.ts';
+import { authPacket } from './auth.ts';
 import { OutboundTopicAliases } from '../topic-aliases.ts';
 import { hasMalformedCharacters, malformedProperty, repeatedProperty } from '../decoded-checks.ts';
 
@@ -59,7 +60,10 @@ export function handleConnect(ch: HandlerState, packet: IConnectPacket): Action[
   ch.state = 'connecting';
   ch.attachRequest = { clientId, cleanStart: packet.clean ?? true, sessionExpiry: ch.grantedSessionExpiry };
   const password = typeof packet.password === 'string' ? Buffer.from(packet.password) : packet.password;
-  return counted(keepAlive.capped ? 'max_keepalive' : undefined, [{ type: 'authenticate', credentials: { clientId, username: packet.username, password } }]);
+  const method = version === 5 ? properties.authenticationMethod : undefined;
+  if (method !== undefined) ch.enhancedAuth = { method, since: ch.ctx.now(), reauth: undefined, connackData: undefined };
+  const credentials = { clientId, username: packet.username, password, method, data: method === undefined ? undefined : properties.authenticationData };
+  return counted(keepAlive.capped ? 'max_keepalive' : undefined, [{ type: 'authenticate', credentials }]);
 }
 
 /**
@@ -94,19 +98,29 @@ function counted(limit: LimitName | undefined, actions: Action[]): Action[] {
 export function handleAuthenticated(ch: HandlerState, decision: AuthDecision): Action[] {
   const request = ch.attachRequest;
   if (ch.state !== 'connecting' || request === undefined) return [];
-  ch.attachRequest = undefined;
+  const enhanced = ch.enhancedAuth;
   switch (decision.outcome) {
-    case 'accept':
+    case 'accept': {
+      ch.attachRequest = undefined;
       ch.permissions = decision.permissions;
       // A provider may name the client otherwise (a certificate's CN); an anonymous one keeps its claim, for the logs.
       const { username } = decision.permissions.identity;
       if (username !== undefined) ch.username = username;
+      if (enhanced !== undefined) {
+        enhanced.since = undefined;
+        enhanced.connackData = decision.data;
+      }
       return [{ type: 'attach', request }];
+    }
     case 'deny':
+      ch.attachRequest = undefined;
       return refuse(ch, decision.reasonCode, decision.reason);
     case 'continue':
-      // No provider starts an AUTH exchange yet; one that tried is a server fault, not the client's.
-      return refuse(ch, ReasonCode.ImplementationSpecificError, 'enhanced authentication is not implemented');
+      // [MQTT-4.12.0-6] no AUTH to a client that named no method: a provider asking for one is a server fault.
+      if (enhanced === undefined) return refuse(ch, ReasonCode.ImplementationSpecificError, 'an authentication exchange the client did not ask for');
+      ch.state = 'authenticating';
+      // [MQTT-4.12.0-2] the server asks for more with Continue authentication.
+      return [{ type: 'send', packet: authPacket(enhanced.method, ReasonCode.ContinueAuthentication, decision.data) }];
   }
 }
 
@@ -134,9 +148,10 @@ function validateConnect(
     }
   }
   if (version === 5) {
-    if (properties.authenticationMethod !== undefined) {
-      // Enhanced authentication is not offered: refuse the method by name (MQTT 5 4.12).
-      return { code: ReasonCode.BadAuthenticationMethod, reason: `authentication method ${properties.authenticationMethod} not supported` };
+    // §3.1.2.11.10: Authentication Data without a method is a Protocol Error. An unknown method is
+    // the Authenticator's to refuse (0x8C), as only it knows which methods its providers offer.
+    if (properties.authenticationData !== undefined && properties.authenticationMethod === undefined) {
+      return { code: ReasonCode.ProtocolError, reason: 'authentication data without an authentication method' };
     }
     if (properties.receiveMaximum === 0) return { code: ReasonCode.ProtocolError, reason: 'receive maximum 0' };
     if (properties.maximumPacketSize === 0) return { code: ReasonCode.ProtocolError, reason: 'maximum packet size 0' };
@@ -154,7 +169,7 @@ function validateConnect(
 }
 
 /** CONNACK with a refusal code, then close [MQTT-3.2.2-5]; v3 gets the nearest return code. */
-function refuse(ch: HandlerState, code: ReasonCode, reason: string): Action[] {
+export function refuse(ch: HandlerState, code: ReasonCode, reason: string): Action[] {
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent: false };
   if (ch.version === 5) {
     connack.reasonCode = code;

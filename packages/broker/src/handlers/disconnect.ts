@@ -11,7 +11,8 @@ export function handleDisconnect(ch: HandlerState, packet: IDisconnectPacket): A
     if (ch.requestedSessionExpiry === 0 && expiry !== 0) {
       throw new ProtocolError(ReasonCode.ProtocolError, 'session expiry set on DISCONNECT after 0 at CONNECT');
     }
-    ch.session!.expiryInterval = Math.min(expiry, ch.ctx.limits.maxSessionExpiry);
+    // Before CONNACK (a client leaving its authentication exchange) there is no session to change yet.
+    if (ch.session) ch.session.expiryInterval = Math.min(expiry, ch.ctx.limits.maxSessionExpiry);
   }
   if (packet.reasonCode !== ReasonCode.DisconnectWithWillMessage) ch.will = undefined;
   ch.state = 'closed';
