@@ -8,16 +8,17 @@ import type { SharedDispatchOptions, TakeoverAnswer } from './cluster.ts';
 import type { Connection } from './connection.ts';
 import type { Logger } from './options.ts';
 import { PendingDeliveries } from './pending-deliveries.ts';
+import { SharedHandBack } from './shared-hand-back.ts';
 import type { Router } from './router.ts';
 import type { SessionKeeper } from './session-keeper.ts';
 import type { BrokerStats } from './stats.ts';
 import { KeyedTimers } from './timers.ts';
 import { WillKeeper } from './will-keeper.ts';
 
-/** What the lifecycle needs of the message path; the broker implements it. */
 /** How long handing a session to another node waits for a shared hand-back under way. */
 const HAND_BACK_WAIT_MS = 1000;
 
+/** What the lifecycle needs of the message path; the broker implements it. */
 export interface LifecycleHost {
   /** Hands a delivery to a session held here; a promise while the session is still being taken on. */
   deliverTo(clientId: string, delivery: Delivery): Promise<void> | undefined;
@@ -67,10 +68,8 @@ export class SessionLifecycle {
   private readonly attaching = new Map<string, Promise<void>>();
   /** Deliveries for sessions routed here and still being loaded (takeover, resume). */
   private readonly pending = new PendingDeliveries();
-  /** Shared hand-backs under way, by client id (handBackShared). */
-  private readonly handingBack = new Map<string, Promise<void>>();
-  /** Sessions being handed to another node: what they hold goes with them, not to other members. */
-  private readonly handingOver = new Set<string>();
+  /** Shared members' unreceived messages, offered to the other members when they leave. */
+  private readonly handBack: SharedHandBack;
 
   constructor(parts: LifecycleParts, host: LifecycleHost) {
     this.nodeId = parts.nodeId;
@@ -81,6 +80,8 @@ export class SessionLifecycle {
     this.log = parts.log;
     this.host = host;
     this.wills = new WillKeeper((message) => host.publishWill(message));
+    const dispatchLocal = (group: string, filter: string, message: Message, options?: SharedDispatchOptions) => host.onSharedDispatch(group, filter, message, options);
+    this.handBack = new SharedHandBack({ keeper: parts.keeper, cluster: parts.cluster, stats: parts.stats, log: parts.log, dispatchLocal });
   }
 
   /** True when a delivery for `clientId` has a session here to go to: connected, held offline, or being taken on. */
@@ -100,7 +101,7 @@ export class SessionLifecycle {
   async stop(): Promise<void> {
     this.wills.clear();
     this.expiries.clear();
-    await Promise.all(this.handingBack.values());
+    await this.handBack.settled();
   }
 
   attach(connection: Connection, request: AttachRequest): void {
@@ -280,7 +281,7 @@ export class SessionLifecycle {
   /** The session's connection is gone: it ends, or waits for its client with its expiry and will running. */
   private offline(session: Session, will: Will | undefined): void {
     session.disconnectedAt = Date.now();
-    if (!this.handingOver.has(session.clientId)) this.startHandBack(session);
+    if (!this.handBack.handingOver.has(session.clientId)) this.handBack.start(session);
     if (session.expiryInterval === 0) {
       void this.endSession(session, true);
     } else {
@@ -304,42 +305,6 @@ export class SessionLifecycle {
     if (!session || session.disconnectedAt === undefined) return;
     this.log.debug({ clientId }, 'session expired');
     await this.endSession(session, true);
-  }
-
-  /**
-   * A shared-subscription member went offline holding messages it never received: each goes
-   * to another member of its group, on any node (MQTT 5 4.8.2 asks this when the session
-   * ends; operators expect it as soon as the member leaves). A message is forgotten here only
-   * after another member's node took it (persisted), so a crash in between can duplicate a
-   * message, never lose it. What no other member takes stays queued in this session.
-   */
-  private async handBackShared(session: Session): Promise<void> {
-    const unreceived = session.unreceivedShared();
-    if (unreceived.length === 0) return;
-    let taken = 0;
-    for (const delivery of unreceived) {
-      // The member is back, here or (handing over) elsewhere: it gets the rest itself.
-      if (session.disconnectedAt === undefined || this.handingOver.has(session.clientId)) break;
-      try {
-        if (!(await this.redispatchShared(delivery, session.clientId))) continue;
-        // Forgotten at once, not after the loop: a takeover that stops waiting for this
-        // hand-back saves the session without what other members took so far.
-        session.forget(new Set([delivery]));
-        this.keeper.touch(session);
-        taken++;
-      } catch (error) {
-        this.log.warn({ err: error, clientId: session.clientId }, 'handing a shared message back failed; it stays queued');
-      }
-    }
-    if (taken === 0) return;
-    this.stats.sharedHandedBack += taken;
-    this.log.info({ clientId: session.clientId, messages: taken }, 'shared messages handed to other members');
-  }
-
-  private async redispatchShared(delivery: Delivery, leaving: string): Promise<boolean> {
-    const { group, filter } = delivery.shared!;
-    if (this.cluster) return this.cluster.redispatchShared(delivery.shared!, delivery.message, leaving);
-    return this.host.onSharedDispatch(group, filter, delivery.message, { exclude: leaving });
   }
 
   /** The session ends: routes go, a waiting will goes out, the directory forgets it. */
@@ -394,12 +359,12 @@ export class SessionLifecycle {
     if (await this.epochs.outclaimedOr(clientId, epoch, this.attaching.get(clientId) ?? Promise.resolve())) return { released: false, superseded: true };
     // Unreceived shared messages go with the session to the client's new node; a hand-back
     // already under way stops and settles first, so none is both handed on and saved.
-    this.handingOver.add(clientId);
+    this.handBack.handingOver.add(clientId);
     try {
       this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the client connected to another node');
       // Bounded: the caller's call has a deadline, and a hand-back waiting on an unreachable
       // node must not make it give up (the message in flight may then reach two members).
-      await Promise.race([this.handingBack.get(clientId), new Promise((resolve) => setTimeout(resolve, HAND_BACK_WAIT_MS))]);
+      await Promise.race([this.handBack.underWay(clientId), new Promise((resolve) => setTimeout(resolve, HAND_BACK_WAIT_MS))]);
       this.wills.cancel(clientId); // the client is back, on another node [MQTT-3.1.3-9]
       this.expiries.cancel(clientId);
       const session = this.keeper.release(clientId);
@@ -413,17 +378,8 @@ export class SessionLifecycle {
       if (this.epochs.get(clientId)! < epoch) this.epochs.delete(clientId);
       return { released: true };
     } finally {
-      this.handingOver.delete(clientId);
+      this.handBack.handingOver.delete(clientId);
     }
-  }
-
-  private startHandBack(session: Session): void {
-    const { clientId } = session;
-    const handing = this.handBackShared(session).catch((error: unknown) => this.log.warn({ err: error, clientId }, 'shared hand-back failed; the messages stay queued'));
-    const run: Promise<void> = handing.finally(() => {
-      if (this.handingBack.get(clientId) === run) this.handingBack.delete(clientId);
-    });
-    this.handingBack.set(clientId, run);
   }
 
   /**
@@ -458,12 +414,12 @@ export class SessionLifecycle {
       this.keeper.touch(session);
       await this.registerSubscriptions(session, undefined, false);
       this.expireLater(session);
-      this.startHandBack(session); // not in this client's turn: a takeover waits on the turn
+      this.handBack.start(session); // not in this client's turn: a takeover waits on the turn
     } else {
       // A clean session ended with its connection; what it held for shared groups goes to
       // other members, then its record goes too (else a later CONNECT would resume it).
       if (session) {
-        await this.handBackShared(session);
+        await this.handBack.run(session);
         await this.keeper.drop(clientId);
       }
       await directory.release(clientId, epoch);
