@@ -1,5 +1,6 @@
 import type { Message, QoS, SubscriptionOptions } from '@roost/protocol';
 import { Fifo } from './fifo.ts';
+import { LazyMap } from './lazy-map.ts';
 
 /** One message on its way to one session, with the QoS and flags it is delivered with. */
 export interface Delivery {
@@ -49,17 +50,17 @@ export class Session {
   readonly clientId: string;
   /** Seconds after disconnection before the session is discarded; NEVER_EXPIRES never. */
   expiryInterval: number;
-  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  readonly subscriptions: Map<string, SubscriptionOptions> = new LazyMap();
   /** Insertion order is send order: resumption resends in it [MQTT-4.6.0-1]. */
-  readonly inflight = new Map<number, Inflight>();
+  readonly inflight: Map<number, Inflight> = new LazyMap();
   readonly queue = new Fifo<Delivery>();
   /**
    * QoS 2 PUBLISHes received and not yet released [MQTT-4.3.3-9]: packet id → the message id
    * given on first receipt, so that a resend routed again carries the same id.
    */
-  readonly inboundQos2 = new Map<number, string>();
+  readonly inboundQos2: Map<number, string> = new LazyMap();
   /** Ids of the identified messages delivered to this session lately → when, oldest first. */
-  private readonly recentIds = new Map<string, number>();
+  private readonly recentIds: Map<string, number> = new LazyMap();
   /** Ids added since the store last took them, so it writes only those (bounded by the cap). */
   private freshIds: string[] = [];
   /** Epoch ms of the last disconnection; undefined while connected. */
