@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
 import { parseAclFile, type AclRule } from './acl-parse.ts';
 import { parsePasswordHash } from './password-hash.ts';
@@ -21,6 +22,7 @@ export class RedisAuthStore {
   readonly usersKey: string;
   readonly aclKey: string;
   readonly channel: string;
+  readonly scramSecretKey: string;
 
   /**
    * A connection for the store: commands fail fast instead of queueing while Redis is away.
@@ -36,6 +38,7 @@ export class RedisAuthStore {
     this.usersKey = `${prefix}auth:users`;
     this.aclKey = `${prefix}auth:acl`;
     this.channel = `${prefix}auth:changed`;
+    this.scramSecretKey = `${prefix}auth:scram-secret`;
   }
 
   async setUser(user: string, hash: string): Promise<void> {
@@ -82,6 +85,17 @@ export class RedisAuthStore {
 
   async acls(): Promise<Map<string, string>> {
     return new Map(Object.entries(await this.redis.hgetall(this.aclKey)));
+  }
+
+  /**
+   * A random secret shared by every node under this prefix (`<prefix>auth:scram-secret`): the
+   * first node to ask makes it, the others read it.
+   */
+  async sharedSecret(): Promise<Buffer> {
+    await this.redis.set(this.scramSecretKey, randomBytes(32).toString('base64'), 'NX');
+    const secret = await this.redis.get(this.scramSecretKey);
+    if (secret === null) throw new Error(`${this.scramSecretKey} vanished`);
+    return Buffer.from(secret, 'base64');
   }
 
   private async announce(change: AuthChange): Promise<void> {

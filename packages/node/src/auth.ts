@@ -8,7 +8,9 @@ import {
   RedisAuthStore,
   RedisUserProvider,
   RuleChain,
+  ScramProvider,
   type PartialRuleSource,
+  type UserLookup,
 } from '@roost/auth';
 import type { AuthOptions, AuthProvider, Logger, RuleSource } from '@roost/broker';
 import type { Config } from './config.ts';
@@ -24,7 +26,8 @@ export interface NodeAuth {
 /**
  * The providers and rule sources the settings name, in the chain's documented order:
  * certificate identity, password file, Redis users, JWT, HTTP; rules from Redis (a user's own)
- * before the ACL file. Opening them reads their files, so a missing or bad file stops the start
+ * before the ACL file. SCRAM (MQTT 5 enhanced authentication) is offered over the users of the
+ * password file and Redis whenever either is configured. Opening them reads their files, so a missing or bad file stops the start
  * with a ConfigError naming the setting.
  */
 export async function createAuth(config: Config, logger: Logger): Promise<NodeAuth> {
@@ -32,15 +35,19 @@ export async function createAuth(config: Config, logger: Logger): Promise<NodeAu
   const closers: Array<() => void> = [];
   const starters: Array<() => Promise<void>> = [];
   const { auth } = config;
+  const lookups: UserLookup[] = [];
   try {
     if (auth.tlsIdentity !== undefined) providers.push(new CertificateIdentityProvider(auth.tlsIdentity));
     if (config.passwordFile !== undefined) {
       const passwords = new PasswordFileProvider(config.passwordFile, logger);
       providers.push(passwords);
+      lookups.push(passwords.entryOf);
       closers.push(() => passwords.close());
     }
     const sources: PartialRuleSource[] = [];
-    if (auth.redisUsers || auth.redisAcl) await redisAuth(config, logger, { providers, sources, closers, starters });
+    let store: RedisAuthStore | undefined;
+    if (auth.redisUsers || auth.redisAcl) store = await redisAuth(config, logger, { providers, sources, closers, starters, lookups });
+    if (lookups.length > 0) providers.push(new ScramProvider({ lookups, decoySecret: await decoySecret(config, store, logger) }));
     if (auth.jwt !== undefined) {
       const jwt = new JwtProvider(auth.jwt, logger);
       providers.push(jwt);
@@ -69,18 +76,23 @@ export async function createAuth(config: Config, logger: Logger): Promise<NodeAu
 
 interface Parts {
   providers: AuthProvider[];
+  lookups: UserLookup[];
   sources: PartialRuleSource[];
   closers: Array<() => void>;
   starters: Array<() => Promise<void>>;
 }
 
 /** The Redis users provider and ACL source, on connections of their own (a subscribed one runs no other commands). */
-async function redisAuth(config: Config, logger: Logger, parts: Parts): Promise<void> {
+async function redisAuth(config: Config, logger: Logger, parts: Parts): Promise<RedisAuthStore> {
   const url = config.redisUrl!;
   const redis = await RedisAuthStore.connection(url);
   parts.closers.push(() => redis.disconnect());
   const store = new RedisAuthStore(redis, config.redisPrefix);
-  if (config.auth.redisUsers) parts.providers.push(new RedisUserProvider(store));
+  if (config.auth.redisUsers) {
+    const users = new RedisUserProvider(store);
+    parts.providers.push(users);
+    parts.lookups.push(users.entryOf);
+  }
   if (config.auth.redisAcl) {
     // Commands on a subscribed connection wait for it to come back rather than fail.
     const subscriber = await RedisAuthStore.connection(url, { maxRetriesPerRequest: null });
@@ -88,6 +100,25 @@ async function redisAuth(config: Config, logger: Logger, parts: Parts): Promise<
     const acl = new RedisAclSource(store, subscriber, logger);
     parts.sources.push(acl);
     parts.starters.push(() => acl.start());
+  }
+  return store;
+}
+
+/**
+ * The secret behind the made-up salts SCRAM shows for unknown users: shared through Redis when
+ * there is one, so that every node of a cluster shows the same salt, as it does for a real user.
+ */
+async function decoySecret(config: Config, store: RedisAuthStore | undefined, logger: Logger): Promise<Buffer | undefined> {
+  if (config.redisUrl === undefined) return undefined;
+  // Without Redis users or rules there is no auth connection: one for this read alone.
+  const redis = store === undefined ? await RedisAuthStore.connection(config.redisUrl) : undefined;
+  try {
+    return await (store ?? new RedisAuthStore(redis!, config.redisPrefix)).sharedSecret();
+  } catch (error) {
+    logger.warn({ err: error }, 'SCRAM: no shared secret from Redis; unknown users get salts of this node alone');
+    return undefined;
+  } finally {
+    redis?.disconnect();
   }
 }
 

@@ -1,8 +1,10 @@
-import { hashPassword, RedisAuthStore } from '@roost/auth';
-import { askTwice } from './passwd.ts';
+import { parseArgs } from 'node:util';
+import { RedisAuthStore } from '@roost/auth';
+import { askTwice, entryFor, SCRAM_OPTIONS, scramOf } from './passwd.ts';
 import { UsageError } from './usage-error.ts';
 
-export const USERS_USAGE = `roost users add USER [PASSWORD]        add or change a user in Redis (prompting when no PASSWORD)
+export const USERS_USAGE = `roost users add USER [PASSWORD]        add or change a user in Redis (prompting when no PASSWORD);
+                                       --scram-sha-256 or --scram-sha-512 stores a SCRAM entry
 roost users del USER                   delete a user
 roost users list                       list the users
 roost acl set USER 'LINE' ['LINE'…]    replace USER's rules: lines 'topic [read|write|readwrite|deny] FILTER'
@@ -24,14 +26,17 @@ async function withStore(run: (store: RedisAuthStore) => Promise<void>): Promise
 }
 
 export async function users(argv: string[], out: Out): Promise<void> {
-  const [action, user, password, ...extra] = argv;
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: SCRAM_OPTIONS });
+  const scram = scramOf(values);
+  const [action, user, password, ...extra] = positionals;
+  if (scram !== undefined && action !== 'add') throw new UsageError(USERS_USAGE);
   if (extra.length > 0) throw new UsageError(USERS_USAGE);
   if (action === 'list' && user === undefined) return withStore(async (store) => (await store.users()).forEach((name) => out(name)));
   if (user === undefined) throw new UsageError(USERS_USAGE);
   if (action === 'add') {
     const secret = password ?? (await askTwice());
     if (secret === '') throw new Error('the password is empty');
-    const hash = await hashPassword(Buffer.from(secret, 'utf8'));
+    const hash = await entryFor(secret, scram);
     return withStore((store) => store.setUser(user, hash));
   }
   if (action === 'del' && password === undefined) {
