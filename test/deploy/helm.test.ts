@@ -5,36 +5,21 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, parse, parseAllDocuments, parseDocument, type Pair, type YAMLMap } from 'yaml';
-import { loadConfig, type Config } from '@roost/node';
+import { isMap, parse, parseDocument, type Pair, type YAMLMap } from 'yaml';
+import { CHART, NAMESPACE, edgeContainer, edges, mountOf, nodeConfig, one, podEnvironment, render as renderChart, type EnvVar } from '../helpers/chart.ts';
 import { extractHelm, type Helm } from '../helpers/helm.ts';
 import { selects, validateObject, type KubeObject } from '../helpers/kubernetes.ts';
 
-const CHART = fileURLToPath(new URL('../../helm/roost', import.meta.url));
 const PRODUCTION = fileURLToPath(new URL('values-production.yaml', import.meta.url));
-const NAMESPACE = 'mqtt';
-/** Variables the chart sets for node work that is not built yet (the drain, issue #12). */
-const PENDING_SETTINGS = ['ROOST_DRAIN_DELAY', 'ROOST_DRAIN_RATE', 'ROOST_DRAIN_SERVER_REFERENCE'];
 
 let dir: string;
 let helm: Helm;
 let defaults: KubeObject[];
 let production: KubeObject[];
 
-async function render(...args: string[]): Promise<KubeObject[]> {
-  const result = await helm('template', 'roost', CHART, '--namespace', NAMESPACE, ...args);
-  assert.equal(result.code, 0, result.stderr);
-  const documents = parseAllDocuments(result.stdout);
-  const objects: KubeObject[] = [];
-  for (const document of documents) {
-    assert.deepEqual(document.errors, [], 'helm rendered YAML that does not parse (duplicate keys?)');
-    const object = document.toJS() as KubeObject | null;
-    if (object !== null) objects.push(object);
-  }
-  return objects;
-}
+const render = (...args: string[]) => renderChart(helm, ...args);
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'roost-helm-'));
@@ -45,65 +30,6 @@ before(async () => {
 after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-function one(objects: KubeObject[], kind: string, name: string): KubeObject {
-  const found = objects.filter((object) => object.kind === kind && object.metadata.name === name);
-  assert.equal(found.length, 1, `${kind} ${name}: ${found.length} rendered (${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')})`);
-  return found[0]!;
-}
-
-function edges(objects: KubeObject[]): KubeObject {
-  return one(objects, 'Deployment', 'roost');
-}
-
-function edgeContainer(objects: KubeObject[]) {
-  return edges(objects).spec.template.spec.containers.find((c: { name: string }) => c.name === 'roost');
-}
-
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
-}
-
-/**
- * The environment the kubelet would give the container: downward API fields and Secret keys
- * filled in, and `$(VAR)` replaced by a variable defined earlier in the list, as Kubernetes does.
- */
-function podEnvironment(env: EnvVar[], secrets: Record<string, Record<string, string>> = {}): Record<string, string> {
-  const fields: Record<string, string> = { 'metadata.name': 'roost-7d9f8-x2k4q', 'status.podIP': '10.42.3.17' };
-  const out: Record<string, string> = {};
-  for (const variable of env) {
-    if (variable.value !== undefined) {
-      out[variable.name] = variable.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name: string) => out[name] ?? ref);
-    } else if (variable.valueFrom?.fieldRef) {
-      out[variable.name] = fields[variable.valueFrom.fieldRef.fieldPath]!;
-    } else if (variable.valueFrom?.secretKeyRef) {
-      const { name, key } = variable.valueFrom.secretKeyRef;
-      out[variable.name] = secrets[name]?.[key] ?? assert.fail(`secret ${name} key ${key} not given to the test`);
-    } else {
-      assert.fail(`env ${variable.name}: neither a value nor a field or secret reference`);
-    }
-  }
-  return out;
-}
-
-/** The node's configuration from the rendered environment, warnings about pending settings aside. */
-function nodeConfig(env: Record<string, string>): { config: Config; warnings: string[] } {
-  const config = loadConfig([], env);
-  const warnings = config.warnings.filter((warning) => !PENDING_SETTINGS.some((name) => warning.includes(`unknown variable ${name} `)));
-  return { config, warnings };
-}
-
-function mountOf(objects: KubeObject[], file: string): { mountPath: string; volume: Record<string, any> } {
-  const pod = edges(objects).spec.template.spec;
-  const mount = edgeContainer(objects).volumeMounts.find((m: { mountPath: string }) => dirname(file) === m.mountPath);
-  assert.ok(mount, `${file} is in no mounted volume`);
-  const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
-  const source = volume.secret ?? volume.configMap;
-  assert.ok(source?.items?.some((item: { path: string }) => item.path === file.slice(mount.mountPath.length + 1)), `${file}: not a file of volume ${volume.name}`);
-  return { mountPath: mount.mountPath, volume };
-}
 
 test('helm lint passes with the default values and with a production-like values file', async () => {
   for (const args of [[], ['-f', PRODUCTION]]) {
@@ -208,7 +134,7 @@ test('authentication is required by default: anonymous clients refused, and no p
 
 test('production values: password file, ACL and certificates are mounted where the ROOST_* variables point, Redis password from its Secret', () => {
   const container = edgeContainer(production);
-  const env = podEnvironment(container.env, { 'roost-redis': { password: 's3cr%40t' } });
+  const env = podEnvironment(container.env, { 'roost-redis': { password: 's3cr%40t' }, 'roost-admin': { token: 'a-token-of-24-characters' } });
   const { config, warnings } = nodeConfig(env);
   assert.deepEqual(warnings, []);
   assert.equal(config.allowAnonymous, false);
@@ -220,7 +146,10 @@ test('production values: password file, ACL and certificates are mounted where t
   assert.equal(mountOf(production, config.tls!.caFile!).volume.secret.secretName, 'device-ca');
   assert.equal(config.tls!.clientCert, 'request');
   assert.deepEqual([config.wsPort, config.wssPort, config.wsPath], [8083, 8084, '/ws']);
-  assert.deepEqual([...config.proxyProtocol], ['mqtt']);
+  assert.deepEqual([...config.proxyProtocol], ['mqtt'], 'haproxy.mode terminate: HAProxy sends PROXY v2 to the mqtt listener');
+  assert.equal(config.limits.maxKeepAlive, 300);
+  assert.deepEqual(config.authBan, { after: 10, seconds: 300 });
+  assert.equal(config.adminToken, 'a-token-of-24-characters');
   assert.equal(config.limits.maxQueuedMessages, 5000, 'extraEnv reaches the node');
   // The password reaches the URL only in the pod; the rendered object holds the reference.
   assert.ok(!JSON.stringify(edges(production)).includes('s3cr'));
@@ -238,7 +167,7 @@ test('probes: liveness on /healthz and readiness on /readyz, on the HTTP port', 
   }
 });
 
-test('preStop and terminationGracePeriodSeconds match the drain settings', () => {
+test('preStop and terminationGracePeriodSeconds match the drain the node runs (docs/deploy.md "Graceful drain")', () => {
   const cases: Array<[KubeObject[], { preStop: number; delay: number; rate: number; connections: number; flush: number }]> = [
     [defaults, { preStop: 5, delay: 10, rate: 500, connections: 10_000, flush: 15 }],
     [production, { preStop: 5, delay: 15, rate: 200, connections: 20_000, flush: 15 }],
@@ -246,13 +175,17 @@ test('preStop and terminationGracePeriodSeconds match the drain settings', () =>
   for (const [objects, drain] of cases) {
     const container = edgeContainer(objects);
     assert.deepEqual(container.lifecycle.preStop.exec.command, ['sleep', String(drain.preStop)]);
-    const env = podEnvironment(container.env, { 'roost-redis': { password: 'x' } });
-    assert.equal(env.ROOST_DRAIN_DELAY, String(drain.delay));
-    assert.equal(env.ROOST_DRAIN_RATE, String(drain.rate));
+    const { config, warnings } = nodeConfig(podEnvironment(container.env, { 'roost-redis': { password: 'x' }, 'roost-admin': { token: 'x'.repeat(16) } }));
+    assert.ok(!warnings.some((warning) => warning.includes('DRAIN')), JSON.stringify(warnings));
+    assert.deepEqual([config.drain.delaySeconds, config.drain.ratePerSecond], [drain.delay, drain.rate]);
+    // The grace period counts from the start of preStop: the sleep, then the node's delay, then
+    // N clients let go at the rate ((N - 1) / rate s, rounded up here), then the leave's flush.
     const grace = drain.preStop + drain.delay + Math.ceil(drain.connections / drain.rate) + drain.flush;
     assert.equal(edges(objects).spec.template.spec.terminationGracePeriodSeconds, grace);
   }
-  assert.equal(edgeContainer(production).env.find((v: EnvVar) => v.name === 'ROOST_DRAIN_SERVER_REFERENCE').value, 'mqtt.example.com:8883');
+  assert.equal(nodeConfig(podEnvironment(edgeContainer(defaults).env)).config.drain.serverReference, undefined, '0x8B by default');
+  const production_ = nodeConfig(podEnvironment(edgeContainer(production).env, { 'roost-redis': { password: 'x' }, 'roost-admin': { token: 'x'.repeat(16) } })).config;
+  assert.equal(production_.drain.serverReference, 'mqtt.example.com:8883');
 });
 
 test('edges spread over zones and keep off each other’s nodes (soft by default, hard in production)', () => {
@@ -304,8 +237,8 @@ test('the NetworkPolicy opens the gRPC port to Roost edges only', () => {
     assert.deepEqual(Object.keys(rule.from[0]), ['podSelector'], 'same namespace, pods only');
     assert.ok(selects(rule.from[0].podSelector.matchLabels, labels));
   }
-  const clientRule = one(production, 'NetworkPolicy', 'roost').spec.ingress.find((rule: { ports: Array<{ port: string }> }) => rule.ports.some((p) => p.port === 'mqtt'));
-  assert.deepEqual(clientRule.from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'haproxy' } } }]);
+  const clientRule = one(production, 'NetworkPolicy', 'roost').spec.ingress.find((rule: { ports: Array<{ port: string }> }) => rule.ports.some((p) => p.port === 'mqtts'));
+  assert.deepEqual(clientRule.from, [{ ipBlock: { cidr: '203.0.113.0/24' } }]);
 });
 
 test('HorizontalPodAutoscaler on CPU and connections per pod; the Deployment then leaves replicas to it', () => {

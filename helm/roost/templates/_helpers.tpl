@@ -106,6 +106,63 @@ env var from the Secret defined before this one, into the URL when it starts the
 {{- end -}}
 {{- end -}}
 
+{{/* The listener HAProxy sends PROXY v2 to (haproxy.mode), by its ROOST_PROXY_PROTOCOL name. */}}
+{{- define "roost.haproxyListener" -}}
+{{- if eq .Values.haproxy.mode "terminate" }}mqtt{{ else if eq .Values.haproxy.mode "passthrough" }}tls{{ end -}}
+{{- end -}}
+
+{{/* ROOST_PROXY_PROTOCOL: listeners.proxyProtocol and HAProxy's listener, comma-separated. */}}
+{{- define "roost.proxyListeners" -}}
+{{- $names := concat .Values.listeners.proxyProtocol (list (include "roost.haproxyListener" .)) -}}
+{{- $out := list -}}
+{{- range (list "mqtt" "tls" "ws" "wss") -}}
+{{- if has . $names }}{{ $out = append $out . }}{{ end -}}
+{{- end -}}
+{{- join "," $out -}}
+{{- end -}}
+
+{{/* Listeners clients can connect to, by their ROOST_PROXY_PROTOCOL names. */}}
+{{- define "roost.clientListeners" -}}
+{{- $l := .Values.listeners -}}
+{{- $out := list "mqtt" -}}
+{{- if include "roost.tlsEnabled" . }}{{ $out = append $out "tls" }}{{ end -}}
+{{- if $l.ws.enabled }}{{ $out = append $out "ws" }}{{ end -}}
+{{- if $l.wss.enabled }}{{ $out = append $out "wss" }}{{ end -}}
+{{- join "," $out -}}
+{{- end -}}
+
+{{/*
+ROOST_AUTH_BAN_AFTER. Bans are per source address, which is the client's own only where a PROXY
+header carries it: unless every client listener takes one, the default turns bans off rather
+than let ten bad logins from anyone behind a shared address lock everyone out.
+*/}}
+{{- define "roost.authBanAfter" -}}
+{{- if kindIs "invalid" .Values.auth.banAfter -}}
+{{- $proxied := splitList "," (include "roost.proxyListeners" .) -}}
+{{- $all := true -}}
+{{- range splitList "," (include "roost.clientListeners" .) -}}
+{{- if not (has . $proxied) }}{{ $all = false }}{{ end -}}
+{{- end -}}
+{{- if $all }}10{{ else }}0{{ end -}}
+{{- else -}}
+{{- .Values.auth.banAfter | int -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operations API's token Secret: the operator's, or the chart's own (templates/admin-secret.yaml). */}}
+{{- define "roost.adminSecret" -}}
+{{- if .Values.adminApi.enabled -}}
+{{- default (printf "%s-admin" (include "roost.fullname" .)) .Values.adminApi.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+deploy/haproxy's `timeout client` and `timeout server` (10m): a connection may be silent for
+1.5 x the keep alive, so listeners.maxKeepAliveSeconds must stay within 600 / 1.5.
+test/deploy/helm.test.ts reads both files and checks this number against them.
+*/}}
+{{- define "roost.haproxyTimeoutSeconds" -}}600{{- end -}}
+
 {{/*
 Rules across values that the schema does not express, each failing with what to change.
 Included by the Deployment, so every render checks them.
@@ -138,5 +195,21 @@ Included by the Deployment, so every render checks them.
 {{- end -}}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail "autoscaling.minReplicas is above autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- with .Values.haproxy.mode -}}
+{{- $timeout := include "roost.haproxyTimeoutSeconds" $ | int -}}
+{{- $keepAlive := $.Values.listeners.maxKeepAliveSeconds | int -}}
+{{- if or (eq $keepAlive 0) (gt (mul $keepAlive 3) (mul $timeout 2)) -}}
+{{- fail (printf "haproxy.mode=%s needs listeners.maxKeepAliveSeconds between 1 and %d: deploy/haproxy's timeouts (%d s) must exceed 1.5 x the longest keep alive, or HAProxy cuts quiet clients" . (div (mul $timeout 2) 3) $timeout) -}}
+{{- end -}}
+{{- if and (eq . "passthrough") (not $.Values.tls.existingSecret) -}}
+{{- fail "haproxy.mode=passthrough needs tls.existingSecret (the edges terminate TLS behind a passthrough HAProxy)" -}}
+{{- end -}}
+{{- if and $.Values.networkPolicy.enabled (not $.Values.haproxy.from) -}}
+{{- fail "haproxy.mode needs haproxy.from (NetworkPolicyPeers matching the HAProxy pods) while networkPolicy.enabled: only HAProxy may send PROXY headers" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.adminApi.existingSecret (not .Values.adminApi.enabled) -}}
+{{- fail "adminApi.existingSecret is set but adminApi.enabled is false: set adminApi.enabled=true to turn the operations API on" -}}
 {{- end -}}
 {{- end -}}
