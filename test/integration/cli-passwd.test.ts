@@ -95,3 +95,21 @@ test('roost passwd refuses: mismatched prompts, a missing file without -c, an un
   assert.equal((await roost(['nonsense'])).code, 2);
   assert.equal(readFileSync(file, 'utf8'), before);
 });
+
+test('roost passwd --scram-sha-256 replaces a user line with a SCRAM entry; both SCRAM flags, or one with -D, are usage errors; a password SASLprep refuses is refused', async () => {
+  const file = join(dir, 'scram');
+  assert.equal((await roost(['passwd', '-c', '-b', file, 'hal', 'hal-pw'])).code, 0);
+  assert.equal((await roost(['passwd', '-b', '--scram-sha-256', file, 'hal', 'hal-pw'])).code, 0);
+  const { users } = parsePasswordFile(readFileSync(file, 'utf8'));
+  assert.deepEqual([...users.keys()], ['hal']);
+  assert.equal(users.get('hal')?.kind, 'scram');
+  assert.equal(await verifyPassword(users.get('hal')!, Buffer.from('hal-pw')), true);
+  const before = readFileSync(file, 'utf8');
+  assert.equal((await roost(['passwd', '-b', '--scram-sha-256', '--scram-sha-512', file, 'ida', 'pw'])).code, 2);
+  assert.equal((await roost(['passwd', '-D', '--scram-sha-512', file, 'hal'])).code, 2);
+  const control = await roost(['passwd', '-b', '--scram-sha-512', file, 'ida', 'bell\u0007pw']);
+  assert.equal(control.code, 1);
+  assert.match(control.stderr, /cannot be used with SCRAM/);
+  assert.doesNotMatch(control.stderr, /bell/, 'the password is not echoed');
+  assert.equal(readFileSync(file, 'utf8'), before);
+});
