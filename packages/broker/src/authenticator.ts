@@ -84,6 +84,8 @@ export interface AuthOutcome {
 /**
  * The providers in their configured order, and the anonymous policy: a client without a
  * user name is anonymous; one with a user name no provider knows is refused as bad credentials.
+ * A CONNECT naming an Authentication Method goes only to the providers offering it; an
+ * exchange a provider starts is followed to its end through the same accept and deny.
  */
 export class AuthChain implements Authenticator {
   private readonly options: AuthOptions;
