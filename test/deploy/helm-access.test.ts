@@ -142,6 +142,27 @@ test('operations API: off by default; on, ROOST_ADMIN_TOKEN comes from a Secret 
   assert.deepEqual(envOf(own).find((v) => v.name === 'ROOST_ADMIN_TOKEN')!.valueFrom, { secretKeyRef: { name: 'ops-token', key: 'bearer' } });
 });
 
+test("docs/deploy.md's step-by-step values file lints and renders what the walkthrough says", async () => {
+  const doc = await readFile(fileURLToPath(new URL('../../docs/deploy.md', import.meta.url)), 'utf8');
+  const block = /```yaml\n\s*# roost-values\.yaml\n([\s\S]*?)```/.exec(doc);
+  assert.ok(block, 'the roost-values.yaml block of "Install, step by step"');
+  const file = join(dir, 'roost-values.yaml');
+  await writeFile(file, block[1]!.replace(/^ {3}/gm, ''));
+  const lint = await helm('lint', '--strict', CHART, '-f', file);
+  assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+  const objects = await render('-f', file);
+  const token = 'walkthrough-token-0123456789';
+  const { config, warnings } = configOf(objects, { 'roost-redis': { 'redis-password': 'pw' }, 'roost-admin': { token } });
+  assert.deepEqual(warnings, []);
+  assert.deepEqual([...config.proxyProtocol], ['mqtt']);
+  assert.deepEqual(config.authBan, { after: 10, seconds: 60 });
+  assert.equal(config.adminToken, token);
+  assert.equal(config.passwordFile, '/etc/roost/passwd/passwd');
+  assert.equal(new URL(config.redisUrl!).host, 'redis.data.svc:6380');
+  assert.ok(!objects.some((object) => object.metadata.name === 'roost-redis'), 'no trial Redis');
+  assert.deepEqual(rulesFor(objects, 'mqtt')[0]!.from, [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'haproxy' } } }]);
+});
+
 test('wrong HAProxy, ban and operations API values fail helm template, naming the value', async () => {
   const cases: Array<[string, string, RegExp]> = [
     ['haproxy:\n  mode: tcp', 'an unknown mode', /haproxy\.mode must be one of/],

@@ -175,6 +175,8 @@ test('preStop and terminationGracePeriodSeconds match the drain the node runs (d
   for (const [objects, drain] of cases) {
     const container = edgeContainer(objects);
     assert.deepEqual(container.lifecycle.preStop.exec.command, ['sleep', String(drain.preStop)]);
+    // A rolling update drains one old edge at a time, its successor ready first.
+    assert.deepEqual(edges(objects).spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
     const { config, warnings } = nodeConfig(podEnvironment(container.env, { 'roost-redis': { password: 'x' }, 'roost-admin': { token: 'x'.repeat(16) } }));
     assert.ok(!warnings.some((warning) => warning.includes('DRAIN')), JSON.stringify(warnings));
     assert.deepEqual([config.drain.delaySeconds, config.drain.ratePerSecond], [drain.delay, drain.rate]);
