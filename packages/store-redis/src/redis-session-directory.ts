@@ -14,7 +14,7 @@
 // MQTT strings carry no U+0000 [MQTT-1.5.4-2] and node ids are ours, so NUL separates safely.
 import type { Cluster, Redis } from 'ioredis';
 import type { ListPosition, SessionDirectory } from '@roost/broker';
-import { execReplies, guard } from './errors.ts';
+import { guard } from './errors.ts';
 
 /**
  * KEYS: epochs, holders, held. ARGV: client id, node id.
@@ -52,7 +52,18 @@ redis.call('ZREM', KEYS[3], holder .. '\\0' .. ARGV[1])
 return 1
 `;
 
+/**
+ * KEYS: epochs, holders. ARGV: client id, epoch. 1 when that epoch is the latest and the client
+ * is held. A script rather than a MULTI of two reads: ioredis builds a Pipeline per MULTI, with
+ * a copy of every defined command, on every cluster CONNECT.
+ */
+const HOLDS_SCRIPT = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+return redis.call('HEXISTS', KEYS[2], ARGV[1])
+`;
+
 const CLAIM_COMMAND = 'roostSessionClaim';
+const HOLDS_COMMAND = 'roostSessionHolds';
 const CLAIM_FROM_COMMAND = 'roostSessionClaimFrom';
 const RELEASE_COMMAND = 'roostSessionRelease';
 const INDEX_PAGE = 1000;
@@ -67,6 +78,7 @@ interface DirectoryCommands {
   [CLAIM_COMMAND](epochs: string, holders: string, held: string, clientId: string, nodeId: string): Promise<[number, string | null]>;
   [CLAIM_FROM_COMMAND](epochs: string, holders: string, held: string, clientId: string, nodeId: string, holder: string): Promise<number | null>;
   [RELEASE_COMMAND](epochs: string, holders: string, held: string, clientId: string, epoch: string): Promise<number>;
+  [HOLDS_COMMAND](epochs: string, holders: string, clientId: string, epoch: string): Promise<number>;
 }
 
 export class RedisSessionDirectory implements SessionDirectory {
@@ -80,6 +92,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     client.defineCommand(CLAIM_COMMAND, { numberOfKeys: 3, lua: CLAIM_SCRIPT });
     client.defineCommand(CLAIM_FROM_COMMAND, { numberOfKeys: 3, lua: CLAIM_FROM_SCRIPT });
     client.defineCommand(RELEASE_COMMAND, { numberOfKeys: 3, lua: RELEASE_SCRIPT });
+    client.defineCommand(HOLDS_COMMAND, { numberOfKeys: 2, lua: HOLDS_SCRIPT });
     this.client = client as RedisClient & DirectoryCommands;
     this.epochsKey = `${prefix}{directory}:epochs`;
     this.holdersKey = `${prefix}{directory}:holders`;
@@ -101,9 +114,7 @@ export class RedisSessionDirectory implements SessionDirectory {
   }
 
   async holds(clientId: string, epoch: number): Promise<boolean> {
-    const read = this.client.multi().hget(this.epochsKey, clientId).hexists(this.holdersKey, clientId);
-    const [current, held] = (await guard('holds', () => read.exec().then(execReplies))) as [string | null, number];
-    return held === 1 && current === String(epoch);
+    return (await guard('holds', () => this.client[HOLDS_COMMAND](this.epochsKey, this.holdersKey, clientId, String(epoch)))) === 1;
   }
 
   async holder(clientId: string): Promise<string | undefined> {

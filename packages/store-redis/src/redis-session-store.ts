@@ -46,6 +46,20 @@ return dropped
 const ENQUEUE_COMMAND = 'roostEnqueue';
 
 /**
+ * KEYS: session hash, inflight hash, queue list, inbound hash, recent list. Atomic, so a
+ * snapshot, never half of a concurrent put. False when no session is stored (most CONNECTs),
+ * else the five replies, hashes as flat [field, value, ...] lists. One script call rather than a
+ * MULTI of five reads: ioredis builds a Pipeline per MULTI, with a copy of every defined
+ * command, and a cluster CONNECT's garbage is what grows a node's heap (docs/benchmarks.md).
+ */
+const GET_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return { redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KEYS[3], 0, -1), redis.call('HGETALL', KEYS[4]), redis.call('LRANGE', KEYS[5], 0, -1) }
+`;
+
+const GET_COMMAND = 'roostSessionGet';
+
+/**
  * KEYS: queue list. ARGV: the length the writer last stored, items to drop from the head,
  * then items to append. Refuses (and changes nothing) when the list is not as the writer last
  * left it, e.g. after a failed write; the writer then rewrites the whole queue.
@@ -65,6 +79,7 @@ type RedisClient = Redis | Cluster;
 
 interface EnqueueCommand {
   [ENQUEUE_COMMAND](sessionKey: string, queueKey: string, delivery: string, limit: string, policy: string): Promise<string | null>;
+  [GET_COMMAND](session: string, inflight: string, queue: string, inbound: string, recent: string): Promise<[string[], string[], string[], string[], string[]] | null>;
 }
 
 interface SessionKeys {
@@ -90,6 +105,7 @@ export class RedisSessionStore implements SessionStore {
   /** `client` stays the caller's to configure and quit; `prefix` namespaces every key. */
   constructor(client: RedisClient, prefix = 'roost:') {
     client.defineCommand(ENQUEUE_COMMAND, { numberOfKeys: 2, lua: ENQUEUE_SCRIPT });
+    client.defineCommand(GET_COMMAND, { numberOfKeys: 5, lua: GET_SCRIPT });
     this.client = client as RedisClient & EnqueueCommand;
     this.prefix = prefix;
     this.allKey = `${prefix}sessions`;
@@ -113,23 +129,12 @@ export class RedisSessionStore implements SessionStore {
 
   async get(clientId: string): Promise<Session | undefined> {
     const keys = this.keys(clientId);
-    // One MULTI: a snapshot, never half of a concurrent put.
-    const read = this.client
-      .multi()
-      .hgetall(keys.session)
-      .hgetall(keys.inflight)
-      .lrange(keys.queue, 0, -1)
-      .hgetall(keys.inbound)
-      .lrange(keys.recent, 0, -1);
-    const [fields, inflight, queue, inbound, recent] = (await guard('get', () => read.exec().then(execReplies))) as [
-      Record<string, string>,
-      Record<string, string>,
-      string[],
-      Record<string, string>,
-      string[],
-    ];
+    const stored = await guard('get', () => this.client[GET_COMMAND](keys.session, keys.inflight, keys.queue, keys.inbound, keys.recent));
+    if (stored === null) return undefined;
+    const [fieldList, inflightList, queue, inboundList, recent] = stored;
+    const fields = record(fieldList);
     if (fields.v === undefined) return undefined;
-    const session = rebuildSession(clientId, fields, inflight, queue, inbound);
+    const session = rebuildSession(clientId, fields, record(inflightList), queue, record(inboundList));
     for (const id of recent) session.firstSight(id);
     session.takeFreshIds(); // they are stored already
     session.queue.mark();
@@ -241,6 +246,13 @@ function sessionFields(session: Session): Record<string, string> {
  * The packet id counter is private to Session, so a rebuilt session allocates from 1 again;
  * allocatePacketId skips ids in flight, so no id in use is ever handed out twice.
  */
+/** HGETALL's flat [field, value, ...] reply as a script returns it, as ioredis's hgetall would give it. */
+function record(flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return fields;
+}
+
 function rebuildSession(
   clientId: string,
   fields: Record<string, string>,
