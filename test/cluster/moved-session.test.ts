@@ -4,12 +4,12 @@
 // nodes settle at once, not when their takeover calls time out.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { startNode, untilRouted, type NodeProcess } from '../helpers/cluster.ts';
 import { connect, connectWithInbox, end, unique, type Inbox } from '../helpers/clients.ts';
 import mqtt from 'mqtt';
 import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.ts';
+import { paced } from '../helpers/paced.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 /**
@@ -41,37 +41,6 @@ after(async () => {
   await redis?.stop();
 });
 
-/**
- * Publishes `count` numbered QoS 1 messages, one each millisecond or so (at most `IN_FLIGHT`
- * unacknowledged), so that they reach the publisher's node in many separate reads: each tick's
- * forwards make a batch of their own, and with the holder slow to acknowledge, batches queue
- * behind the link's window. Calls `progress` at each PUBACK.
- */
-function paced(publisher: MqttClient, topic: string, count: number, acked: Set<string>, progress: () => void): Promise<void> {
-  (publisher.stream as Socket).setNoDelay?.(true);
-  let next = 0;
-  let outstanding = 0;
-  return new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (next >= count || outstanding >= IN_FLIGHT) return;
-      const payload = String(next++);
-      outstanding++;
-      publisher.publishAsync(topic, payload, { qos: 1 }).then(() => {
-        outstanding--;
-        acked.add(payload);
-        progress();
-        if (acked.size === count) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, (error: unknown) => {
-        clearInterval(timer);
-        reject(error);
-      });
-    }, 1);
-  });
-}
-
 test(`[MQTT-4.3.2-1] a persistent subscriber moved ${MOVES} times during a cross-node QoS 1 flood gets every acknowledged message, forwards still on their way to its old node included`, { timeout: 60_000 }, async () => {
   const [slow, fast] = nodes as [NodeProcess, NodeProcess];
   const clientId = unique('mover');
@@ -95,7 +64,7 @@ test(`[MQTT-4.3.2-1] a persistent subscriber moved ${MOVES} times during a cross
   let wake: (() => void) | undefined;
   const ackedAtMove: number[] = [];
   try {
-    const flooding = paced(publisher, topic, MESSAGES, acked, () => wake?.());
+    const flooding = paced(publisher, topic, MESSAGES, IN_FLIGHT, acked, () => wake?.());
     // One move at a time (racing CONNECTs are another test's: one of them is refused), each
     // after another share of the flood; the new connection takes the session over (the old
     // one gets 0x8E), and the holders alternate.

@@ -412,13 +412,17 @@ export class Broker implements ConnectionHost, ClusterHost {
 
   // ---- cluster handlers (ClusterHost) ----
 
-  async onForward(messages: Message[]): Promise<void> {
+  /** Resolves with the indices of the messages their sender must route again (MovedSessions). */
+  async onForward(messages: Message[], _fromNode?: string, routedAt?: number): Promise<number[] | undefined> {
     let waits: Promise<unknown>[] | undefined;
-    for (const message of messages) {
+    let again: number[] | undefined;
+    for (const [i, message] of messages.entries()) {
       const delivered = message.reroutedSince === undefined ? this.deliverLocal(message, false) : this.deliverRerouted(message);
       if (delivered) (waits ??= []).push(delivered);
+      if (this.sessions.moved.routedFor(message, routedAt)) (again ??= []).push(i);
     }
     await Promise.all([this.keeper.flushed(), ...(waits ?? [])]);
+    return again;
   }
 
   async onSharedDispatch(group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {

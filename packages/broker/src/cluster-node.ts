@@ -99,7 +99,7 @@ export class ClusterNode {
   async start(host: ClusterHost): Promise<void> {
     this.host = host;
     const { address } = await this.ports.transport.start({
-      onForward: (messages, fromNode) => host.onForward(messages, fromNode),
+      onForward: (messages, fromNode, routedAt) => host.onForward(messages, fromNode, routedAt),
       onTakeover: (clientId, epoch) => host.onTakeover(clientId, epoch),
       onSharedDispatch: (group, filter, message, options) => host.onSharedDispatch(group, filter, message, options),
       onAwaitRoutes: (version, timeoutMs) => this.replica.reached(version, Math.min(timeoutMs, this.routeSyncTimeoutMs)),

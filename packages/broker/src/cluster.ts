@@ -19,11 +19,13 @@ export interface TakeoverAnswer {
 
 export interface ClusterHandlers {
   /**
-   * Messages a peer routed here: deliver them locally only (never forward again).
-   * Resolves once they are handed to local sessions (persisted where the session is persistent),
-   * which is when the sending node may acknowledge its publisher.
+   * Messages a peer routed here: deliver them locally only (never forward again). Resolves
+   * once they are handed to local sessions (persisted where the session is persistent), which
+   * is when the sending node may acknowledge its publisher, with the indices of those it must
+   * route again: routed here in part for a session that has moved to another node since
+   * (MovedSessions). `routedAt`: when the peer routed the oldest of them (epoch ms), if it says.
    */
-  onForward(messages: Message[], fromNode: string): Promise<void>;
+  onForward(messages: Message[], fromNode: string, routedAt?: number): Promise<number[] | undefined>;
   /** Another node wants `clientId`: disconnect it here (v5 0x8E) and release its session. */
   onTakeover(clientId: string, epoch: number): Promise<TakeoverAnswer>;
   /** A shared-subscription message for a member on this node; false when no member could take it. */
@@ -52,10 +54,11 @@ export interface ClusterTransport {
   stop(): Promise<void>;
   /**
    * Sends one message to a peer, batched with others on a long-lived stream per peer.
-   * Resolves when the peer acknowledged it; rejects with PeerUnavailableError when the peer
-   * cannot be reached within the retry budget or its bounded buffer is full.
+   * Resolves when the peer acknowledged it, with true when the peer asks for it to be routed
+   * again (a session it was routed for there has moved); rejects with PeerUnavailableError
+   * when the peer cannot be reached within the retry budget or its bounded buffer is full.
    */
-  forward(peer: Peer, message: Message): Promise<void>;
+  forward(peer: Peer, message: Message): Promise<boolean>;
   /** As forward, for a message no one waits on (QoS 0): failures are only counted. */
   post(peer: Peer, message: Message): void;
   takeover(peer: Peer, clientId: string, epoch: number): Promise<TakeoverAnswer>;

@@ -11,6 +11,12 @@ import type { RouteReplica } from './route-replica.ts';
 const REROUTE_WAIT_MS = 15_000;
 /** How often a failed node that is still alive in the registry is tried again meanwhile. */
 const RETRY_EVERY_MS = 1_000;
+/** How many times in a row a message is routed again because nodes ask for it (a session moving on and on). */
+const ROUTE_AGAIN_ROUNDS = 3;
+const TAKEN = Symbol('taken');
+const AGAIN = Symbol('again');
+/** What one node made of a forward: took it, took it and asks for it to be routed again, or failed (its id). */
+type Outcome = typeof TAKEN | typeof AGAIN | string;
 
 /** Where the forwarder finds peers and this node's own sessions. */
 export interface ForwarderHost {
@@ -66,11 +72,13 @@ export class Forwarder {
       return undefined;
     }
     const since = Date.now();
-    const sends: Promise<string | undefined>[] = [];
-    for (const nodeId of nodes) sends.push(this.send(nodeId, message).then(() => undefined, () => nodeId));
+    const sends: Promise<Outcome>[] = [];
+    for (const nodeId of nodes) sends.push(this.send(nodeId, message).then((again) => (again ? AGAIN : TAKEN), () => nodeId));
     return Promise.all(sends).then((outcomes) => {
-      const failed = outcomes.filter((nodeId) => nodeId !== undefined);
-      return failed.length === 0 ? undefined : this.reroute(message, since, nodes, new Set(failed));
+      const failed = new Set(outcomes.filter((outcome): outcome is string => outcome !== TAKEN && outcome !== AGAIN));
+      const again = outcomes.includes(AGAIN);
+      if (failed.size === 0 && !again) return undefined;
+      return this.reroute(message, since, nodes, failed, again);
     });
   }
 
@@ -80,13 +88,14 @@ export class Forwarder {
     else this.send(nodeId, message).catch(() => undefined); // counted by the transport
   }
 
-  private send(nodeId: string, message: Message): Promise<void> {
+  /** Resolves with true when the node asks for the message to be routed again. */
+  private send(nodeId: string, message: Message): Promise<boolean> {
     const peer = this.host.knownPeer(nodeId);
     return peer ? this.transport.forward(peer, message) : this.sendToUnknown(nodeId, message);
   }
 
   /** A route names a node this one has not met (it just joined) or has seen die. */
-  private async sendToUnknown(nodeId: string, message: Message): Promise<void> {
+  private async sendToUnknown(nodeId: string, message: Message): Promise<boolean> {
     const peer = await this.host.lookupPeer(nodeId);
     if (!peer) throw new PeerUnavailableError(nodeId, 'not alive in the node registry');
     return this.transport.forward(peer, message);
@@ -98,33 +107,47 @@ export class Forwarder {
    * the message is routed again: nodes that took the first copy (this one too) get it marked
    * with the first routing's time and deliver it only to sessions they took on since (the
    * dead node's); nodes that had no route then get all of it. A node neither reaped nor
-   * reachable by the deadline fails the message, and the publisher is refused.
+   * reachable by the deadline fails the message, and the publisher is refused. `again`: a
+   * node took the message, but a session it was routed for there had moved on meanwhile
+   * (MovedSessions): routed again the same way at once, so the session's new node has it.
    */
-  private async reroute(message: Message, since: number, firstPass: ReadonlySet<string>, failed: ReadonlySet<string>): Promise<void> {
+  private async reroute(message: Message, since: number, firstPass: ReadonlySet<string>, failed: ReadonlySet<string>, again: boolean): Promise<void> {
     this.rerouted++;
-    this.log.info({ topic: message.topic, nodes: [...failed] }, 'a node did not take a message; routing it again');
-    const deadline = Date.now() + REROUTE_WAIT_MS;
-    const outcomes = await Promise.all([...failed].map((nodeId) => this.settle(nodeId, message, deadline)));
-    if (!outcomes.includes('gone')) return;
-    const copy: Message = { ...message, reroutedSince: since };
-    const sends: Array<Promise<unknown> | undefined> = [this.host.deliverHere(copy)];
-    for (const nodeId of this.replica.remoteNodes(message.topic, this.self)) {
-      const tookFirst = firstPass.has(nodeId) && !failed.has(nodeId);
-      sends.push(this.send(nodeId, tookFirst ? copy : message));
+    if (failed.size > 0) {
+      this.log.info({ topic: message.topic, nodes: [...failed] }, 'a node did not take a message; routing it again');
+      const deadline = Date.now() + REROUTE_WAIT_MS;
+      const outcomes = await Promise.all([...failed].map((nodeId) => this.settle(nodeId, message, deadline)));
+      if (outcomes.includes('again')) again = true;
+      if (!outcomes.includes('gone') && !again) return;
+    } else {
+      this.log.debug({ topic: message.topic }, 'a node asked for a message to be routed again: a session moved');
     }
-    await Promise.all(sends);
+    await this.routeAgain(message, since, firstPass, failed, ROUTE_AGAIN_ROUNDS);
   }
 
-  /** Waits until `nodeId` is reaped ('gone') or takes the message after all ('taken'). */
-  private async settle(nodeId: string, message: Message, deadline: number): Promise<'gone' | 'taken'> {
+  /** The marked copy here and to every node routed now; again while a node asks (a session moving on), boundedly. */
+  private async routeAgain(message: Message, since: number, firstPass: ReadonlySet<string>, failed: ReadonlySet<string>, rounds: number): Promise<void> {
+    const copy: Message = { ...message, reroutedSince: since };
+    const nodes = this.replica.remoteNodes(message.topic, this.self);
+    let again = false;
+    const sends: Array<Promise<unknown> | undefined> = [this.host.deliverHere(copy)];
+    for (const nodeId of nodes) {
+      const tookFirst = firstPass.has(nodeId) && !failed.has(nodeId);
+      sends.push(this.send(nodeId, tookFirst ? copy : message).then((asked) => (again ||= asked)));
+    }
+    await Promise.all(sends);
+    if (again && rounds > 1) await this.routeAgain(message, since, nodes, new Set(), rounds - 1);
+  }
+
+  /** Waits until `nodeId` is reaped ('gone') or takes the message after all ('taken'; 'again' when it asks for it to be routed again). */
+  private async settle(nodeId: string, message: Message, deadline: number): Promise<'gone' | 'taken' | 'again'> {
     for (;;) {
       const left = Math.max(0, deadline - Date.now());
       if (await this.replica.gone(nodeId, Math.min(RETRY_EVERY_MS, left))) return 'gone';
       const expired = Date.now() >= deadline;
       if (this.host.knownPeer(nodeId)) {
         try {
-          await this.send(nodeId, message);
-          return 'taken';
+          return (await this.send(nodeId, message)) ? 'again' : 'taken';
         } catch (error) {
           if (expired) throw error;
         }

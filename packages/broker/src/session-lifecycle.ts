@@ -6,6 +6,7 @@ import type { Will } from './channel.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import type { SharedDispatchOptions, TakeoverAnswer } from './cluster.ts';
 import type { Connection } from './connection.ts';
+import { MovedSessions } from './moved-sessions.ts';
 import type { Logger } from './options.ts';
 import { PendingDeliveries } from './pending-deliveries.ts';
 import { SharedHandBack } from './shared-hand-back.ts';
@@ -54,6 +55,8 @@ export class SessionLifecycle {
   /** CONNECTed clients by client id. */
   readonly connections = new Map<string, Connection>();
   readonly wills: WillKeeper;
+  /** Sessions handed to other nodes lately: a late forward for one is routed again by its sender. */
+  readonly moved = new MovedSessions();
   private readonly nodeId: string;
   private readonly keeper: SessionKeeper;
   private readonly router: Router;
@@ -156,6 +159,7 @@ export class SessionLifecycle {
     // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
     this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
     const claimed = await this.claimAndLoad(clientId, request.cleanStart);
+    this.moved.forget(clientId);
     const { epoch } = claimed;
     let { session } = claimed;
     // A session taken from another node is this node's now, connection or not.
@@ -373,6 +377,7 @@ export class SessionLifecycle {
       // while the session is saved must go to a member this node still holds, or to another
       // node, not to a member whose session is no longer here (it would be lost).
       const lastHere = [...session.subscriptions.keys()].filter((filter) => this.router.remove(clientId, filter));
+      this.moved.add(clientId, session.subscriptions.keys());
       await this.keeper.save(session);
       if (this.cluster) await Promise.all(lastHere.map((filter) => this.cluster!.routeRemoved(filter)));
       if (this.epochs.get(clientId)! < epoch) this.epochs.delete(clientId);
@@ -400,6 +405,7 @@ export class SessionLifecycle {
     const epoch = await directory.claimFrom(clientId, this.nodeId, deadNodeId);
     if (epoch === undefined) return;
     this.epochs.set(clientId, epoch);
+    this.moved.forget(clientId);
     // Read, not taken: if this node goes too before the will is due, the next reaper finds it
     // (publishing it deletes it; a reconnect overwrites or deletes it).
     const [session, will] = await Promise.all([this.keeper.load(clientId), wills.get(clientId)]);

@@ -26,7 +26,10 @@ export interface PeerLinkOptions {
 interface Waiter {
   wire: WireMessage;
   size: number;
-  resolve(): void;
+  /** When it was handed to the link (epoch ms). */
+  at: number;
+  /** `again`: the peer asks for the message to be routed again. */
+  resolve(again: boolean): void;
   reject(error: Error): void;
 }
 
@@ -93,12 +96,13 @@ export class PeerLink {
     return this.clientNow;
   }
 
-  forward(message: Message): Promise<void> {
+  /** Resolves once the peer took it, with true when the peer asks for it to be routed again. */
+  forward(message: Message): Promise<boolean> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     const wire = encodeMessage(message);
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ wire, size: wireSize(wire), resolve, reject });
+    return new Promise<boolean>((resolve, reject) => {
+      this.queue.push({ wire, size: wireSize(wire), at: Date.now(), resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -107,7 +111,7 @@ export class PeerLink {
   post(message: Message): void {
     if (this.refusal()) return;
     const wire = encodeMessage(message);
-    this.queue.push({ wire, size: wireSize(wire), resolve: ignore, reject: ignore });
+    this.queue.push({ wire, size: wireSize(wire), at: Date.now(), resolve: ignore, reject: ignore });
     this.scheduleFlush();
   }
 
@@ -201,7 +205,8 @@ export class PeerLink {
       count += 1;
     }
     const waiters = this.queue.splice(0, count);
-    const wire: WireBatch = { seq: this.nextSeq++, fromNode: this.options.selfNodeId, messages: waiters.map((w) => w.wire) };
+    // The queue is oldest first: the first waiter's time bounds every message's routing.
+    const wire: WireBatch = { seq: this.nextSeq++, fromNode: this.options.selfNodeId, messages: waiters.map((w) => w.wire), routedAt: waiters[0]!.at };
     this.options.stats.batchSize.observe(count);
     return { wire, waiters, sentAt: performance.now() };
   }
@@ -239,7 +244,8 @@ export class PeerLink {
       this.options.stats.forwardLatency.observe((performance.now() - batch.sentAt) / 1000);
       this.options.stats.forwardedBatches += 1;
       this.options.stats.forwardedMessages += batch.waiters.length;
-      for (const waiter of batch.waiters) waiter.resolve();
+      const again = new Set(ack.routeAgain);
+      batch.waiters.forEach((waiter, i) => waiter.resolve(again.has(i)));
     }
     this.flush();
     this.wakeIfDrained();

@@ -44,12 +44,16 @@ export interface WireBatch {
   seq: number;
   fromNode: string;
   messages: WireMessage[];
+  /** Epoch ms; 0 from a sender that predates the field. */
+  routedAt: number;
 }
 
 export interface WireAck {
   seq: number;
   failed: boolean;
   error: string;
+  /** Empty (or absent, from an older receiver): none. */
+  routeAgain?: number[];
 }
 
 export interface WireTakeoverRequest {

@@ -83,7 +83,7 @@ export class GrpcClusterTransport implements ClusterTransport {
     await server?.close(this.limits.drainTimeoutMs);
   }
 
-  forward(peer: Peer, message: Message): Promise<void> {
+  forward(peer: Peer, message: Message): Promise<boolean> {
     return this.link(peer).forward(message);
   }
 

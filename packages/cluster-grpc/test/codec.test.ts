@@ -8,9 +8,16 @@ import { clusterService, type WireMessage } from '../src/proto.ts';
 /** What a receiver decodes after the message crossed the wire in a batch. */
 function roundTrip(message: Message): Message {
   const { requestSerialize, requestDeserialize } = clusterService.Forward;
-  const bytes = requestSerialize({ seq: 1, fromNode: 'a', messages: [encodeMessage(message)] });
+  const bytes = requestSerialize({ seq: 1, fromNode: 'a', messages: [encodeMessage(message)], routedAt: 1_700_000_000_000 });
   return decodeMessage(requestDeserialize(bytes).messages[0]!);
 }
+
+test('a batch keeps its routing time to the millisecond, and a batch without one reads as 0 (unknown)', () => {
+  const { requestSerialize, requestDeserialize } = clusterService.Forward;
+  assert.equal(requestDeserialize(requestSerialize({ seq: 1, fromNode: 'a', messages: [], routedAt: 1_796_191_440_438 })).routedAt, 1_796_191_440_438);
+  const old = { seq: 1, fromNode: 'a', messages: [] } as unknown as Parameters<typeof requestSerialize>[0];
+  assert.equal(requestDeserialize(requestSerialize(old)).routedAt, 0);
+});
 
 test('a bare message comes back without properties, expiry or origin', () => {
   const message: Message = { topic: 'a/b', payload: Buffer.from('hi'), qos: 0, retain: false };

@@ -9,6 +9,7 @@ import { GrpcClusterTransport, type GrpcClusterTransportOptions } from '../src/i
 export interface ReceivedBatch {
   messages: Message[];
   fromNode: string;
+  routedAt: number | undefined;
 }
 
 /** ClusterHandlers that record every call; `onBatch` decides how each forward ends. */
@@ -19,17 +20,18 @@ export class RecordingHandlers implements ClusterHandlers {
   /** Batches being handled right now, and the most ever at once. */
   active = 0;
   maxActive = 0;
-  onBatch: (batch: ReceivedBatch, index: number) => Promise<void> = async () => {};
+  /** How each forward ends; it may name the batch's messages to route again. */
+  onBatch: (batch: ReceivedBatch, index: number) => Promise<number[] | void> = async () => {};
   private readonly events = new EventEmitter();
 
-  async onForward(messages: Message[], fromNode: string): Promise<void> {
-    const batch = { messages, fromNode };
+  async onForward(messages: Message[], fromNode: string, routedAt?: number): Promise<number[] | undefined> {
+    const batch = { messages, fromNode, routedAt };
     const index = this.batches.push(batch) - 1;
     this.active += 1;
     this.maxActive = Math.max(this.maxActive, this.active);
     this.events.emit('batch');
     try {
-      await this.onBatch(batch, index);
+      return (await this.onBatch(batch, index)) ?? undefined;
     } finally {
       this.active -= 1;
     }

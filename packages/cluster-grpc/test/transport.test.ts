@@ -143,6 +143,18 @@ test('a rerouted copy keeps the time of its first routing across the wire', asyn
   assert.equal(b.handlers.messages()[0]?.reroutedSince, 1_700_000_000_123);
 });
 
+test('a batch says when its oldest message was handed to the link, and the peer\'s ack names the messages to route again', async () => {
+  const a = await startTransport('a');
+  const b = await startTransport('b');
+  b.handlers.onBatch = async (batch) => batch.messages.flatMap((m, i) => (m.topic.endsWith('/moved') ? [i] : []));
+  const peer = { nodeId: 'b', address: b.address };
+  const before = Date.now();
+  const answers = await Promise.all(['t/1', 't/2/moved', 't/3', 't/4/moved'].map((topic) => a.transport.forward(peer, message(topic))));
+  assert.deepEqual(answers, [false, true, false, true]);
+  const routedAt = b.handlers.batches[0]!.routedAt!;
+  assert.ok(routedAt >= before && routedAt <= Date.now(), `routedAt ${routedAt} within the test's own clock`);
+});
+
 test('an unreachable peer fails forwards and calls with PeerUnavailableError within the retry budget', async () => {
   const a = await startTransport('a', { retryTimeoutMs: 300, callTimeoutMs: 300 });
   const peer = { nodeId: 'gone', address: `127.0.0.1:${await freePort()}` };
