@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { parser as createParser, type Packet } from 'mqtt-packet';
 import { createWebSocketStream, WebSocket } from 'ws';
-import { connectPacket, DISCONNECT, subscribePacket, type QoS } from './packets.ts';
+import { connectPacket, DISCONNECT, subscribePacket, type Credentials, type QoS } from './packets.ts';
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss';
 
@@ -20,6 +20,8 @@ export interface BrokerAddress {
   caFile?: string;
   /** WebSocket path (ws, wss). */
   path?: string;
+  /** Sent in every CONNECT. */
+  credentials?: Credentials;
 }
 
 export interface TransportOptions {
@@ -28,6 +30,7 @@ export interface TransportOptions {
   /** --ws: WebSocket instead of raw TCP. */
   ws?: boolean;
   caFile?: string;
+  credentials?: Credentials;
 }
 
 export class BenchError extends Error {
@@ -53,6 +56,7 @@ export function parseBrokerUrl(url: string, options: TransportOptions = {}): Bro
   // mqtt:// is not a special scheme to URL: its empty path reads as ''.
   if (web) address.path = parsed.pathname === '/' || parsed.pathname === '' ? '/mqtt' : parsed.pathname;
   if (options.caFile !== undefined) address.caFile = options.caFile;
+  if (options.credentials !== undefined) address.credentials = options.credentials;
   return address;
 }
 
@@ -145,7 +149,7 @@ export class BenchConnection {
       });
       socket.on('error', (error) => conn.fail(error));
       socket.on('close', () => conn.fail());
-      socket.write(connectPacket(clientId, options.clean ?? true, options.keepAliveS));
+      socket.write(connectPacket(clientId, options.clean ?? true, options.keepAliveS, address.credentials));
     });
   }
 

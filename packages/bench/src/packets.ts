@@ -7,9 +7,19 @@ import { PAYLOAD_HEADER_BYTES } from './payload.ts';
 export const PROTOCOL_VERSION = 4;
 export type QoS = 0 | 1 | 2;
 
+/** A user name and password for every CONNECT (--username, --password). */
+export interface Credentials {
+  username?: string;
+  password?: string;
+}
+
 /** Keep alive 0 by default: a bench connection never idles into a timeout, and sends no PINGREQ. */
-export function connectPacket(clientId: string, clean: boolean, keepAliveS = 0): Buffer {
-  return generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: PROTOCOL_VERSION, clientId, clean, keepalive: keepAliveS });
+export function connectPacket(clientId: string, clean: boolean, keepAliveS = 0, credentials: Credentials = {}): Buffer {
+  const login = {
+    ...(credentials.username !== undefined ? { username: credentials.username } : {}),
+    ...(credentials.password !== undefined ? { password: Buffer.from(credentials.password) } : {}),
+  };
+  return generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: PROTOCOL_VERSION, clientId, clean, keepalive: keepAliveS, ...login });
 }
 
 export function subscribePacket(messageId: number, filter: string, qos: QoS): Buffer {

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parser as createParser, type Packet } from 'mqtt-packet';
-import { ackTemplate, acksFor, publishTemplate } from '../src/packets.ts';
+import { parseOptions } from '../src/options.ts';
+import { parseBrokerUrl } from '../src/client.ts';
+import { ackTemplate, acksFor, connectPacket, publishTemplate } from '../src/packets.ts';
 import { emptyPayload, payloadSentMs, payloadSource, stampPayload } from '../src/payload.ts';
 import { mergedPercentiles, newHistogram, recordMs, summarize } from '../src/latency.ts';
 
@@ -32,6 +34,19 @@ describe('packet templates', () => {
       assert.equal(payloadSentMs(payload), 1234.5);
     });
   }
+
+  it('--username and --password reach every CONNECT; without them a CONNECT carries neither', () => {
+    const options = parseOptions(['--username', 'bench-u1', '--password', 'pässword']);
+    const address = parseBrokerUrl(options.url, options.transport);
+    const [login] = parseAll(connectPacket('c1', true, 0, address.credentials));
+    assert.ok(login && login.cmd === 'connect');
+    assert.equal(login.username, 'bench-u1');
+    assert.equal(login.password?.toString(), 'pässword');
+    const [anonymous] = parseAll(connectPacket('c2', true));
+    assert.ok(anonymous && anonymous.cmd === 'connect');
+    assert.equal(anonymous.username, undefined);
+    assert.equal(anonymous.password, undefined);
+  });
 
   it('batched acks parse as one ack per id', () => {
     const packets = parseAll(acksFor(ackTemplate('pubrel'), [1, 300, 65535]));
