@@ -3,7 +3,8 @@
 // same roost-bench scenarios against each in one run, and writes docs/benchmarks.md with
 // tables and SVG charts (docs/bench/), every figure also as a ratio against Mosquitto (the TLS
 // and WebSocket fan-in: against Roost's plain fan-in). The TLS and WebSocket rows run on broker
-// processes started with those listeners, with a CA and server certificate made for the run.
+// processes started with those listeners, with a CA and server certificate made for the run;
+// the security rows on Roost and Mosquitto started with a password and an ACL file made for it.
 // `--only id,id` runs just those rows of the plan (Mosquitto's included, and the rows their
 // ratios are taken against) and merges them into the last run's docs/bench/results.json;
 // `--report-only` re-renders from it.
@@ -12,7 +13,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runScenario, parseOptions, type BenchResult } from '../packages/bench/src/index.ts';
-import { startAedes, startAedesRedis, startAedesWs, startMosquitto, startMosquittoTls, startRoost, startRoostCluster, startRoostCluster3, startRoostEdge, type RunningBroker, type ServerCertificate, type Transport } from './bench/brokers.ts';
+import { writeAuthFiles, type AuthFiles } from './bench/auth-files.ts';
+import { startAedes, startAedesRedis, startAedesWs, startMosquitto, startMosquittoSecured, startMosquittoTls, startRoost, startRoostCluster, startRoostCluster3, startRoostEdge, startRoostSecured, type RunningBroker, type SecurityFiles, type ServerCertificate, type Transport } from './bench/brokers.ts';
 import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
 import { writeReport, type Environment, type Results } from './bench/report.ts';
 import { TestCa } from './lib/certs.ts';
@@ -25,11 +27,13 @@ interface BrokerEntry {
   start: () => Promise<RunningBroker>;
   /** The process for the TLS and WebSocket rows, with the listeners it has of those. */
   edge?: { transports: Transport[]; start: (cert: ServerCertificate) => Promise<RunningBroker> };
+  /** The process for the security rows, with the run's password file and ACL file. */
+  secured?: (files: SecurityFiles) => Promise<RunningBroker>;
 }
 
 const BROKERS: BrokerEntry[] = [
-  { name: 'mosquitto', kind: 'single', start: startMosquitto, edge: { transports: ['tls'], start: startMosquittoTls } },
-  { name: 'roost', kind: 'single', start: startRoost, edge: { transports: ['tls', 'ws'], start: startRoostEdge } },
+  { name: 'mosquitto', kind: 'single', start: startMosquitto, edge: { transports: ['tls'], start: startMosquittoTls }, secured: startMosquittoSecured },
+  { name: 'roost', kind: 'single', start: startRoost, edge: { transports: ['tls', 'ws'], start: startRoostEdge }, secured: startRoostSecured },
   { name: 'aedes', kind: 'single', start: startAedes, edge: { transports: ['ws'], start: startAedesWs } },
   { name: 'roost-cluster', kind: 'cluster', start: startRoostCluster },
   { name: 'aedes-redis', kind: 'cluster', start: startAedesRedis },
@@ -39,6 +43,7 @@ const BROKERS: BrokerEntry[] = [
 function applies(run: PlannedRun, broker: BrokerEntry, only: Set<string> | undefined): boolean {
   if (run.reuse || (only && !only.has(run.id))) return false;
   if (run.transport && !broker.edge?.transports.includes(run.transport)) return false;
+  if (run.secured && !broker.secured) return false;
   // The three-node cluster is there for the SUBSCRIBE latency row only.
   if (run.brokers === 'subscribe') return ['mosquitto', 'roost', 'roost-cluster-3'].includes(broker.name);
   if (broker.name === 'roost-cluster-3') return false;
@@ -47,11 +52,12 @@ function applies(run: PlannedRun, broker: BrokerEntry, only: Set<string> | undef
   return run.brokers === broker.kind;
 }
 
-function argsFor(run: PlannedRun, broker: RunningBroker, cert: ServerCertificate | undefined): string[] {
+function argsFor(run: PlannedRun, broker: RunningBroker, cert: ServerCertificate | undefined, auth: AuthFiles | undefined): string[] {
   const url = run.transport ? broker.transportUrls?.[run.transport] : broker.url;
   if (!url) throw new Error(`${broker.name} has no ${run.transport} listener`);
   const args = ['--scenario', run.scenario, '--url', url, '--label', broker.name, '--duration', String(FLOOD_SECONDS), '--timeout', '60', '--pid', String(broker.pid)];
   if (run.transport === 'tls') args.push('--ca', cert!.caFile);
+  if (run.secured) args.push('--username', auth!.username, '--password', auth!.password);
   if (run.scenario === 'idle' && broker.metricsUrl) args.push('--http', broker.metricsUrl);
   if (run.scenario === 'cross-node' || run.acrossNodes) args.push('--pub-url', broker.url, '--sub-url', broker.secondUrl!);
   return [...args, ...run.args];
@@ -73,9 +79,9 @@ function packageVersion(path: string): string {
 
 const FRESH_SETTLE_MS = 2_000;
 
-async function measure(run: PlannedRun, broker: RunningBroker, cert?: ServerCertificate): Promise<BenchResult | { failed: string }> {
+async function measure(run: PlannedRun, broker: RunningBroker, cert?: ServerCertificate, auth?: AuthFiles): Promise<BenchResult | { failed: string }> {
   try {
-    return await runScenario(run.scenario as BenchResult['scenario'], parseOptions(argsFor(run, broker, cert)));
+    return await runScenario(run.scenario as BenchResult['scenario'], parseOptions(argsFor(run, broker, cert, auth)));
   } catch (error) {
     return { failed: (error as Error).message };
   }
@@ -94,12 +100,12 @@ async function started(name: string, start: () => Promise<RunningBroker>, enviro
 }
 
 /** Runs `runs` one after another on one broker process started for them. */
-async function onOneProcess(name: string, start: () => Promise<RunningBroker>, runs: PlannedRun[], results: Results, environment: Environment, cert?: ServerCertificate): Promise<void> {
+async function onOneProcess(name: string, start: () => Promise<RunningBroker>, runs: PlannedRun[], results: Results, environment: Environment, cert?: ServerCertificate, auth?: AuthFiles): Promise<void> {
   if (runs.length === 0) return;
   const broker = await started(name, start, environment);
   if (!broker) return;
   try {
-    for (const run of runs) record(results, run, broker.name, await measure(run, broker, cert));
+    for (const run of runs) record(results, run, broker.name, await measure(run, broker, cert, auth));
   } finally {
     await broker.stop();
   }
@@ -141,6 +147,7 @@ async function main(only: Set<string> | undefined): Promise<void> {
   const results: Results = {};
   const ca = PLAN.some((run) => run.transport && (!only || only.has(run.id))) ? new TestCa('Roost Bench CA') : undefined;
   const cert = ca && { caFile: ca.caFile, ...ca.server('roost-bench-server') };
+  const auth = PLAN.some((run) => run.secured && (!only || only.has(run.id))) ? writeAuthFiles() : undefined;
   try {
     for (const entry of BROKERS) {
       const runs = PLAN.filter((run) => applies(run, entry, only));
@@ -156,12 +163,15 @@ async function main(only: Set<string> | undefined): Promise<void> {
           await broker.stop();
         }
       }
-      await onOneProcess(entry.name, entry.start, runs.filter((r) => !r.fresh && !r.transport), results, environment);
+      await onOneProcess(entry.name, entry.start, runs.filter((r) => !r.fresh && !r.transport && !r.secured), results, environment);
       const edge = runs.filter((r) => r.transport);
       if (entry.edge && cert) await onOneProcess(`${entry.name} (TLS/WebSocket rows)`, () => entry.edge!.start(cert), edge, results, environment, cert);
+      const secured = runs.filter((r) => r.secured);
+      if (entry.secured && auth) await onOneProcess(`${entry.name} (password and ACL rows)`, () => entry.secured!(auth), secured, results, environment, undefined, auth);
     }
   } finally {
     ca?.remove();
+    auth?.remove();
   }
   for (const run of PLAN) if (run.reuse && results[run.reuse]) results[run.id] = results[run.reuse]!;
   environment.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');

@@ -143,6 +143,19 @@ export async function startRoostEdge(cert: ServerCertificate): Promise<RunningBr
   };
 }
 
+/** What a secured process checks: the run's password file and ACL file (scripts/bench/auth-files.ts). */
+export interface SecurityFiles {
+  passwordFile: string;
+  aclFile: string;
+}
+
+/** Roost as above with ROOST_PASSWORD_FILE and ROOST_ACL_FILE (anonymous clients then refused). */
+export async function startRoostSecured(files: SecurityFiles): Promise<RunningBroker> {
+  const { child, port, httpPort } = await roostNode({ ROOST_PASSWORD_FILE: files.passwordFile, ROOST_ACL_FILE: files.aclFile });
+  const settings = 'as roost, plus ROOST_PASSWORD_FILE (written by mosquitto_passwd) and ROOST_ACL_FILE (100 rules); anonymous clients refused (the default with a provider)';
+  return { name: 'roost', url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, metricsUrl: `http://127.0.0.1:${httpPort}/metrics`, settings, stop: () => stopped(child) };
+}
+
 async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'roost-bench-redis-'));
@@ -224,6 +237,19 @@ export async function startMosquittoTls(cert: ServerCertificate): Promise<Runnin
     url: `mqtt://127.0.0.1:${port}`,
     transportUrls: { tls: `mqtts://127.0.0.1:${tlsPort}` },
     settings: `as mosquitto, plus a TLS listener (certfile, keyfile; TLS settings default)${asRoot.length > 0 ? '; user root' : ''}`,
+  });
+}
+
+/** Mosquitto as above with the same password file and ACL file, anonymous clients refused. */
+export async function startMosquittoSecured(files: SecurityFiles): Promise<RunningBroker> {
+  const port = await freePort();
+  // As for the TLS variant: as root it would drop to its own user, who cannot read the run's temp dir.
+  const asRoot = process.getuid?.() === 0 ? ['user root'] : [];
+  const secured = [`password_file ${files.passwordFile}`, `acl_file ${files.aclFile}`, 'allow_anonymous false'];
+  const config = [`listener ${port} 127.0.0.1`, ...MOSQUITTO_SETTINGS.filter((line) => !line.startsWith('allow_anonymous')), ...secured, ...asRoot];
+  return mosquittoWith(config, [port], {
+    url: `mqtt://127.0.0.1:${port}`,
+    settings: `as mosquitto, plus password_file (the same file), acl_file (the same file), allow_anonymous false${asRoot.length > 0 ? '; user root' : ''}`,
   });
 }
 

@@ -33,6 +33,11 @@ export interface PlannedRun {
    * a process started with it (Roost tls and ws, Mosquitto tls, Aedes ws).
    */
   transport?: Transport;
+  /**
+   * With the run's password file and ACL file (issue #11): on a broker process started with
+   * them (Roost and Mosquitto), every bench client logging in as the bench user.
+   */
+  secured?: boolean;
   /** Extra columns shown in the table. */
   columns: string[];
   /** Not run again: the figures come from that run's results. */
@@ -47,7 +52,7 @@ export const PLAN: PlannedRun[] = [
   { id: 'qos1', title: 'QoS 1 throughput (1 publisher -> 1 subscriber, window 1000)', scenario: 'qos1', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'qos2', title: 'QoS 2 throughput (1 publisher -> 1 subscriber, window 1000)', scenario: 'qos2', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'latency', title: 'Latency at 1000 msg/s (QoS 0, p50)', scenario: 'latency', args: ['--rate', '1000'], brokers: 'single', metric: 'p50_ms', unit: 'ms', better: 'lower', columns: ['p99_ms', 'p999_ms', 'max_ms'] },
-  { id: 'idle', title: 'Idle connections on a fresh process (10000, 500 connects in flight; broker memory per connection)', scenario: 'idle', args: ['--count', '10000', '--window', '500'], brokers: 'all', fresh: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: ['rss_before_bytes', 'rss_after_bytes', 'connected'] },
+  { id: 'idle', title: 'Idle connections on a fresh process (10000, 500 connects in flight; broker memory per connection)', scenario: 'idle', args: ['--count', '10000', '--window', '500'], brokers: 'all', fresh: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: ['bytes_per_connection_ps', 'bytes_per_connection_smaps', 'rss_before_bytes', 'rss_after_bytes', 'connected'] },
   { id: 'idle-connect', title: 'Idle connections on a fresh process: time to establish 10000 (500 in flight)', scenario: 'idle', args: [], brokers: 'single', metric: 'connect_ms', unit: 'ms', better: 'lower', reuse: 'idle', columns: ['rate', 'p50_ms', 'p99_ms'] },
   { id: 'idle-1k', title: 'Idle connections on a fresh node: 1000', scenario: 'idle', args: ['--count', '1000', '--window', '500'], brokers: 'roost', fresh: true, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
   { id: 'idle-5k', title: 'Idle connections on a fresh node: 5000', scenario: 'idle', args: ['--count', '5000', '--window', '500'], brokers: 'roost', fresh: true, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
@@ -65,4 +70,8 @@ export const PLAN: PlannedRun[] = [
   { id: 'tls-connect', title: 'TLS connection set-up: 10000 TLS handshakes and CONNECTs (500 in flight), vs Mosquitto\'s TLS listener', scenario: 'idle', args: ['--count', '10000', '--window', '500', '--timeout', '180'], brokers: 'single', transport: 'tls', metric: 'connect_ms', unit: 'ms', better: 'lower', columns: ['rate', 'p50_ms', 'p99_ms'] },
   { id: 'tls-fan-in', title: 'TLS fan-in QoS 0 (10 publishers -> 1 wildcard subscriber, every connection over TLS), vs Roost\'s plain fan-in', scenario: 'fan-in', args: [], brokers: 'single', transport: 'tls', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'ws-fan-in', title: 'WebSocket fan-in QoS 0 (10 publishers -> 1 wildcard subscriber, every connection over ws), vs Roost\'s plain fan-in', scenario: 'fan-in', args: [], brokers: 'single', transport: 'ws', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  // Issue #11: authentication and ACLs, on broker processes with the run's password and ACL files.
+  { id: 'acl-fan-in', title: 'Fan-in QoS 0 with password login and an ACL of 100 rules (10 publishers -> 1 wildcard subscriber), vs Roost\'s fan-in without', scenario: 'fan-in', args: [], brokers: 'single', secured: true, metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'acl-fan-out', title: 'Fan-out QoS 0 with password login and an ACL of 100 rules (1 publisher -> 100 subscribers), vs Roost\'s fan-out without', scenario: 'fan-out', args: [], brokers: 'single', secured: true, metric: 'rate', unit: 'deliveries/s', better: 'higher', baseline: 'fan-out', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'auth-connect', title: 'Password-file logins: 10000 CONNECTs with user name and password (500 in flight; PBKDF2-SHA512 as mosquitto_passwd writes it), vs Mosquitto with the same file', scenario: 'idle', args: ['--count', '10000', '--window', '500'], brokers: 'single', secured: true, metric: 'connect_ms', unit: 'ms', better: 'lower', columns: ['rate', 'p50_ms', 'p99_ms'] },
 ];
