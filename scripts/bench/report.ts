@@ -3,7 +3,8 @@
 // same run, bar charts, the targets of issues #4, #13 and #10, the machine, versions and settings.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { PLAN, FLOOD_SECONDS, type PlannedRun } from './plan.ts';
-import { FLAT_RUNS, figure, fmt, growthFit, issue10Targets, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
+import { flatSection, whereMemoryGoes } from './memory-report.ts';
+import { figure, fmt, issue10Targets, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
 
 export type RunResult = Record<string, unknown>;
 /** run id -> broker name -> result line (or {failed}). */
@@ -97,84 +98,6 @@ function chart(results: Results, run: PlannedRun): string {
   ].join('\n');
 }
 
-/** Bytes per idle connection at 1k, 5k, 10k and 19k on a fresh node: a table and a chart. */
-function flatSection(root: URL, results: Results): string[] {
-  const rows = FLAT_RUNS.flatMap((id) => {
-    const result = results[id]?.roost;
-    return result ? [{ id, result }] : [];
-  });
-  if (rows.length === 0) return [];
-  const bars = rows.flatMap(({ result }) => {
-    const value = figure(result, 'bytes_per_connection');
-    return value === undefined ? [] : [{ label: `${fmt(result.connections)} connections`, value }];
-  });
-  const width = 720;
-  const height = 40 + bars.length * 30 + 20;
-  const max = Math.max(...bars.map((b) => b.value), 1);
-  const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
-    `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="10" y="22" font-weight="bold">Roost, fresh node: broker RSS growth per idle connection (bytes), lower is better</text>`,
-    ...bars.map((bar, i) => {
-      const y = 40 + i * 30;
-      const length = Math.max(1, (bar.value / max) * 360);
-      return `<text x="162" y="${y + 19}" text-anchor="end">${bar.label}</text><rect x="170" y="${y + 5}" width="${length.toFixed(1)}" height="20" fill="${COLORS.roost}"/><text x="${(176 + length).toFixed(1)}" y="${y + 19}">${fmt(bar.value)} bytes</text>`;
-    }),
-    '</svg>',
-  ].join('\n');
-  writeFileSync(new URL('docs/bench/idle-flat.svg', root), `${svg}\n`);
-  const header = ['connections', 'bytes_per_connection', 'rss_before_bytes', 'rss_after_bytes', 'connect_ms', 'connected', 'errors'];
-  const fit = growthFit(rows.map(({ result }) => result));
-  return [
-    '### Flat cost: bytes per idle connection at 1k, 5k, 10k and 19k connections (Roost, each on a fresh node)',
-    '',
-    `| ${header.join(' | ')} |`,
-    `|${header.map(() => '---').join('|')}|`,
-    ...rows.map(({ result }) => (typeof result.failed === 'string' ? `| failed: ${result.failed} |` : `| ${header.map((h) => fmt(result[h])).join(' | ')} |`)),
-    '',
-    ...(fit ? [`Least-squares line through these rows: RSS grows by ${fmt(Math.round(fit.slope))} bytes per connection on top of a fixed ${(fit.intercept / 2 ** 20).toFixed(1)} MiB that the first connections cost (JIT code and compiler memory, heap and malloc arena pages); the per-connection figure falls towards the slope as connections grow.`, ''] : []),
-    '![idle-flat](bench/idle-flat.svg)',
-    '',
-  ];
-}
-
-
-/** What profiling found (docs/benchmarks.md keeps it with the figures it explains). */
-const WHERE_MEMORY_GOES: string[] = [
-  '### Where the memory goes',
-  '',
-  'Measured on fresh processes with `/proc/<pid>/status` and `/proc/<pid>/smaps`, `process.memoryUsage()` and `v8.getHeapSpaceStatistics()`, and `--heapsnapshot-signal` snapshots diffed before and after 2000 idle connections (2026-12-01). Each idle row above also carries the V8 heap split of that run (`heap_used_*`, `heap_total_*`, `new_space_*`, `external_*` in results.json, from the node\'s /metrics).',
-  '',
-  '**At rest** (embedded, HTTP on, nothing connected):',
-  '',
-  '| process | RSS | of which file-backed (the node binary\'s pages) |',
-  '|---|---|---|',
-  '| bare Node 24, an empty .mjs | 42 MiB | 34 MiB |',
-  '| bare Node 24, an empty .ts (type stripping loads its WebAssembly transpiler) | 60 MiB | 40 MiB |',
-  '| Node importing only node:http, pino, prom-client, mqtt-packet (what any Roost node needs) | 71.5 MiB | 50 MiB |',
-  '| Roost before: `node services/edge/src/main.ts` (heap 36.6 MiB total / 22.7 used, external 10.9 MiB) | 119-124 MiB | 57 MiB |',
-  '| Roost, TypeScript sources, no cluster modules loaded in embedded mode | 105-108 MiB | 57 MiB |',
-  '| Roost now: compiled, no cluster modules (heap 16.4 MiB total / 11.8 used, external 4.1 MiB) | 74-77 MiB | 51.6 MiB |',
-  '',
-  'Imported alone into a bare Node, ioredis costs 26 MiB and @grpc/grpc-js 18 MiB (with protobufjs loading the proto at import): an embedded node no longer loads them. What is left above bare Node is mostly the libraries every node needs: node:http +17 MiB (its built-in modules compiled from the binary\'s read-only data), prom-client +22 MiB (it pulls in http/https for its push gateway), pino +9 MiB, mqtt-packet +10 MiB (its readable-stream copy); together 71.5 MiB before any Roost code. The 70 MiB target is under that floor; meeting it would mean dropping or replacing one of them (prom-client or the HTTP server), which this change did not do.',
-  '',
-  '**Per idle connection** (heap snapshot diff, 2000 connections on a fresh node):',
-  '',
-  '| part | before | now |',
-  '|---|---|---|',
-  '| mqtt-packet\'s number cache, built on the first encode (6.8 MB once; shows per connection on a fresh node) | 3,408 | 0 |',
-  '| an mqtt-packet parser per connection: Parser, its bl stream (ReadableState, WritableState, BufferList), two Packets (one the CONNECT kept as its settings), two listener closures | ~1,600 | 72 (PacketReader) |',
-  '| Map/Set hash tables: Channel 2, Session 4 | 987 (6) | 715 (4, the Session\'s) |',
-  '| closures and their contexts (socket listeners, uncork, onDrop) | ~520 | ~200 |',
-  '| net.Socket and its libuv handle (Socket, TCPSocketWrap, TCP, Readable/WritableState) | ~1,200 | ~1,100 |',
-  '| Channel, Connection, Session, Fifo and small arrays | ~550 | ~550 |',
-  '| total | 9,615 | 3,487 |',
-  '',
-  '**RSS is more than the live heap.** With Node 24\'s defaults the young generation grows to a 64 MiB semi-space (128 MiB of new space) during a burst of connects, and the pages stay: 10000 connections on a fresh TypeScript node grew RSS by 12.9 KB each with 5.6 KB of them live heap. The 2 MiB semi-space cap keeps new space at 4 MiB; in two same-run comparisons against Mosquitto (fan-in, fan-out, QoS 1) the cap gave 1.26-1.79x, 2.14-3.73x and 0.99-2.51x where the TypeScript node with Node\'s defaults gave 1.41-1.43x, 1.85-2.03x and 0.85-0.98x: within this machine\'s noise. A fresh node also pays once for its first connections: JIT compilation zones left in glibc\'s thread arenas (~10 MiB), the main malloc arena (~5 MiB, socket read buffers) and code space; that is why 1000 connections show 12-25 KB each and the figure falls towards the marginal cost (the slope under the flat-cost table: the heap above plus the socket\'s native side) as connections grow.',
-  '',
-  '**Cluster node.** Its live heap per connection is close to the embedded one (+2.7 KB per connection used after 10000 connects), but with 500 CONNECTs in flight, each waiting on Redis round trips, their garbage survives scavenges and the old generation grows: heap total 23 -> 137 MiB in one run. RSS per connection therefore depends on how fast the connects go (6.5-12.6 KB over five runs with the 2 MiB semi-space, 22.8 KB with Node\'s default). V8\'s `--optimize-for-size` brought it to 4.3-4.6 KB, but in two same-run comparisons it cut fan-in from 1.41-1.43x to 0.97-0.98x Mosquitto and QoS 1 from 0.85-0.98x to 0.72-0.80x, so it is not used; fewer allocations per cluster CONNECT is the way left.',
-];
-
 /** What the TLS and WebSocket rows say, with this run's figures where a claim rests on one. */
 function tlsAndWebSocket(results: Results): string[] {
   const get = (id: string, broker: string, key: string) => figure(results[id]?.[broker], key);
@@ -250,7 +173,7 @@ export function writeReport(root: URL, env: Environment, results: Results): void
     '',
     ...targetRows(issue13Targets(results)),
     '',
-    ...WHERE_MEMORY_GOES,
+    ...whereMemoryGoes(results),
     '',
     '## Targets of issue #10 (TLS and WebSocket)',
     '',
@@ -276,6 +199,7 @@ export function writeReport(root: URL, env: Environment, results: Results): void
     '- Aedes in Redis mode runs as two processes on one Redis (aedes-persistence-redis, mqemitter-redis); both install and run on Node 24.',
     '- Connect time: about 0.1 ms of broker CPU per connection (socket setup, the CONNECT parse, the CONNACK writev, GC); on this loaded machine the ratio to Mosquitto moves by 30-50% between runs, more than any change made here. A cluster CONNECT adds two Redis round trips (docs/cluster.md).',
     '- Roost runs as `npm start` runs it (the settings line above): compiled JavaScript, `--max-semi-space-size=2`. The tests run on the TypeScript sources.',
+    '- The flat-cost plot (docs/bench/idle-flat.png) is drawn by gnuplot (Debian\'s gnuplot-nox) when it is installed; the tables and SVG charts need nothing.',
     '',
     '## The performance pass',
     '',
@@ -295,6 +219,9 @@ export function writeReport(root: URL, env: Environment, results: Results): void
     '- PacketReader frames each connection\'s bytes into whole packets and decodes them with parsers shared by all connections, instead of an mqtt-packet parser (with its buffer-list stream) each: 5,707 -> 4,100.',
     '- Topic-alias map and held-back set made on first use; socket listeners and the uncork callback shared instead of closures per connection: 4,100 -> 3,487.',
     '- `npm start` builds and runs compiled JavaScript; an embedded node imports no Redis or gRPC code; the young generation is capped at a 2 MiB semi-space: at rest 123 -> 76 MiB, RSS per idle connection on a fresh node ~11.5-14.7 KB -> 4.0-4.7 KB.',
+    '- node:http taken through require(), not an ESM import whose read of the lazy `WebSocket` export loaded undici; the TLS and WebSocket listener modules loaded only when configured: at rest 77.0 -> 75.0 MiB (medians of 3).',
+    '- A session\'s four maps and the ACL receive cache make their hash tables on first write (LazyMap): heap per idle connection 4,150 -> 3,409 bytes, RSS per idle connection at 10000 about 5,560 -> 5,100 (medians of 3).',
+    '- The cluster session read and holder check are one Lua script each instead of a MULTI: allocation per cluster CONNECT 83 -> 48 KB, RSS per idle connection on a fresh cluster node 12.6-14.2 KB -> 6.7-8.5 KB.',
     ...(problems.length > 0 ? ['', 'Failures and losses in this run:', '', ...problems] : []),
     '',
   ].join('\n');

@@ -82,7 +82,9 @@ export function growthFit(rows: RunResult[]): { slope: number; intercept: number
 
 export function issue13Targets(results: Results): TargetRow[] {
   const get = (id: string, broker: string, key: string) => figure(results[id]?.[broker], key);
-  const perConnection = (broker: string) => (v: number) => `${fmt(v)} bytes (Mosquitto ${fmt(get('idle', 'mosquitto', 'bytes_per_connection'))})`;
+  // The same growth by `ps` and smaps_rollup, read at the same moments: the figure is only as good as their agreement.
+  const perConnection = (broker: string) => (v: number) =>
+    `${fmt(v)} bytes (ps ${fmt(get('idle', broker, 'bytes_per_connection_ps'))}, smaps_rollup ${fmt(get('idle', broker, 'bytes_per_connection_smaps'))}; Mosquitto ${fmt(get('idle', 'mosquitto', 'bytes_per_connection'))})`;
   const connectRatio = (broker: string) => ratio(get('idle', broker, 'connect_ms'), get('idle', 'mosquitto', 'connect_ms'));
   const connectShow = (broker: string) => (v: number) => `${x(v)} (${fmt(get('idle', broker, 'connect_ms'))} ms vs ${fmt(get('idle', 'mosquitto', 'connect_ms'))} ms)`;
   const singleP50 = get('latency', 'roost', 'p50_ms');
@@ -93,9 +95,9 @@ export function issue13Targets(results: Results): TargetRow[] {
   const slope = fit ? `; marginal ${fmt(Math.round(fit.slope))} bytes per connection over a fixed ${(fit.intercept / MiB).toFixed(1)} MiB` : '';
   const spread = at19k === undefined || flat.slice(0, 2).some((v) => v === undefined) ? undefined : Math.max(...flat.slice(0, 2).map((v) => v! / at19k));
   return [
-    row('<= 5,000 bytes per idle connection, fresh embedded node', get('idle', 'roost', 'bytes_per_connection'), (v) => v <= 5000, perConnection('roost'), 'see "Where the memory goes"'),
-    row('<= 6,000 bytes per idle connection, fresh cluster node', get('idle', 'roost-cluster', 'bytes_per_connection'), (v) => v <= 6000, perConnection('roost-cluster'), 'CONNECT garbage from Redis round trips grows the old generation; see "Where the memory goes"'),
-    row('a node at rest (embedded, no connections) <= 70 MiB RSS', get('idle', 'roost', 'rss_before_bytes'), (v) => v <= 70 * MiB, (v) => `${(v / MiB).toFixed(1)} MiB (Mosquitto ${((get('idle', 'mosquitto', 'rss_before_bytes') ?? 0) / MiB).toFixed(1)} MiB)`, 'bound by Node itself and the libraries it loads; see "Where the memory goes"'),
+    row('<= 5,000 bytes per idle connection, fresh embedded node', get('idle', 'roost', 'bytes_per_connection'), (v) => v <= 5000, perConnection('roost'), 'Node\'s own socket is about 3,050 bytes of it (a bare node:net server) and the first connections\' fixed cost is spread over these; see "Where the memory goes"'),
+    row('<= 6,000 bytes per idle connection, fresh cluster node', get('idle', 'roost-cluster', 'bytes_per_connection'), (v) => v <= 6000, perConnection('roost-cluster'), 'what 500 CONNECTs waiting on Redis allocate (ioredis, the session lifecycle\'s promises) is promoted and grows the old generation; see "Where the memory goes"'),
+    row('a node at rest (embedded, no connections) <= 70 MiB RSS', get('idle', 'roost', 'rss_before_bytes'), (v) => v <= 70 * MiB, (v) => `${(v / MiB).toFixed(1)} MiB (Mosquitto ${((get('idle', 'mosquitto', 'rss_before_bytes') ?? 0) / MiB).toFixed(1)} MiB)`, 'bound by Node and the libraries every node loads (prom-client with @opentelemetry/api, pino, mqtt-packet; saslprep for SCRAM at start); see "Where the memory goes"'),
     row('10k connects <= 1.0x Mosquitto\'s time, one node', connectRatio('roost'), (v) => v <= 1, connectShow('roost')),
     row('10k connects <= 1.5x Mosquitto\'s time, cluster node', connectRatio('roost-cluster'), (v) => v <= 1.5, connectShow('roost-cluster'), 'bound by two Redis round trips per CONNECT (docs/cluster.md) and the garbage they leave for GC; not changed here'),
     row('cross-node latency at 1k msg/s: p50 <= 2x single-node p50', ratio(crossP50, singleP50), (v) => v <= 2, (v) => `${x(v)} (${fmt(crossP50)} ms vs ${fmt(singleP50)} ms)`, 'the path adds a second broker process, a gRPC hop (HTTP/2, protobuf) and a batch per event-loop turn, all on the same 2 cores; not profiled further'),

@@ -1,8 +1,11 @@
 // The broker's resident memory, for bytes per idle connection: VmRSS from /proc/<pid>/status
 // (any broker on this machine), or process_resident_memory_bytes from a Prometheus /metrics.
 // With both, a Node broker's /metrics (prom-client's default metrics) also splits it: V8 heap
-// used and total, the young generation, and memory outside the heap.
+// used and total, the young generation, and memory outside the heap. The same moment's RSS is
+// also read two other ways, as a check on the figure: `ps` and /proc/<pid>/smaps_rollup.
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { BenchError } from './client.ts';
 
 export interface MemorySource {
@@ -26,6 +29,25 @@ async function vmRss(pid: number): Promise<number> {
   const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
   if (!match) throw new BenchError(`no VmRSS in /proc/${pid}/status`);
   return Number(match[1]) * 1024;
+}
+
+export interface RssCheck {
+  /** `ps -o rss=`: procps reads /proc/<pid>/stat, a file and a parser of its own. */
+  ps_bytes?: number;
+  /** smaps_rollup's Rss: the kernel walks the page tables, rather than reading its counters. */
+  smaps_bytes?: number;
+}
+
+/** RSS read by `ps` and from smaps_rollup, beside VmRSS; {} without a pid or when either fails. */
+export async function rssCheck(source: MemorySource): Promise<RssCheck> {
+  if (source.pid === undefined) return {};
+  const pid = String(source.pid);
+  const [ps, smaps] = await Promise.allSettled([promisify(execFile)('ps', ['-o', 'rss=', '-p', pid]), readFile(`/proc/${pid}/smaps_rollup`, 'utf8')]);
+  const kib = (text: string | undefined) => (text === undefined || !/^\d+$/.test(text) ? undefined : Number(text) * 1024);
+  return {
+    ps_bytes: kib(ps.status === 'fulfilled' ? ps.value.stdout.trim() : undefined),
+    smaps_bytes: kib(smaps.status === 'fulfilled' ? /^Rss:\s+(\d+) kB$/m.exec(smaps.value)?.[1] : undefined),
+  };
 }
 
 async function scrape(url: string): Promise<string> {

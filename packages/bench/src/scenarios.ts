@@ -3,7 +3,7 @@
 import { parseBrokerUrl } from './client.ts';
 import { runWorkers, type Progress, type RunOutcome } from './coordinator.ts';
 import { mergedPercentiles } from './latency.ts';
-import { heapSplit, residentBytes, type HeapSplit } from './memory.ts';
+import { heapSplit, residentBytes, rssCheck, type HeapSplit, type RssCheck } from './memory.ts';
 import type { FloodTask, IdleTask, SequenceTask, WorkerStats } from './messages.ts';
 import type { BenchOptions } from './options.ts';
 import type { QoS } from './packets.ts';
@@ -125,8 +125,10 @@ async function runIdle(runId: string, o: BenchOptions, onProgress?: (p: Progress
   const concurrency = o.window ?? DEFAULT_CONNECT_CONCURRENCY;
   const memory = { pid: o.pid, http: o.http };
   const before = await residentBytes(memory);
+  const checkBefore = await rssCheck(memory);
   const splitBefore = await heapSplit(memory);
   let after: number | undefined;
+  let checkAfter: RssCheck = {};
   let splitAfter: HeapSplit = {};
   const tasks: IdleTask[] = Array.from({ length: workers }, (_, worker) => ({
     kind: 'idle',
@@ -149,12 +151,14 @@ async function runIdle(runId: string, o: BenchOptions, onProgress?: (p: Progress
       // Let the broker finish its per-connection setup (and a GC) before reading its memory.
       await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
       after = await residentBytes(memory);
+      checkAfter = await rssCheck(memory);
       splitAfter = await heapSplit(memory);
     },
   });
   const connected = sum(outcome.stats, (s) => s.extra.connected ?? 0);
   const connectMs = Math.max(...outcome.stats.map((s) => s.extra.connect_ms ?? 0));
-  const perConnection = before !== undefined && after !== undefined && connected > 0 ? Math.round((after - before) / connected) : null;
+  const growth = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined && connected > 0 ? Math.round((to - from) / connected) : null);
+  const perConnection = growth(before, after);
   return {
     scenario: 'idle',
     broker: o.label,
@@ -168,6 +172,9 @@ async function runIdle(runId: string, o: BenchOptions, onProgress?: (p: Progress
     rss_before_bytes: before ?? null,
     rss_after_bytes: after ?? null,
     bytes_per_connection: perConnection,
+    // The same growth by the other two readings: a figure they do not confirm is not one.
+    bytes_per_connection_ps: growth(checkBefore.ps_bytes, checkAfter.ps_bytes),
+    bytes_per_connection_smaps: growth(checkBefore.smaps_bytes, checkAfter.smaps_bytes),
     ...suffixed(splitBefore, '_before'),
     ...suffixed(splitAfter, '_after'),
     concurrency,

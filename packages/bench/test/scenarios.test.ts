@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BenchConnection, parseBrokerUrl } from '../src/client.ts';
+import { residentBytes, rssCheck } from '../src/memory.ts';
 import { runScenario } from '../src/scenarios.ts';
 import { benchOptions, startBroker, type TestBroker } from './helpers.ts';
 
@@ -56,7 +57,18 @@ describe('scenarios against a Roost broker', () => {
     assert.equal(result.connected, 50);
     assert.equal(result.errors, 0);
     assert.equal(typeof result.bytes_per_connection, 'number');
+    assert.equal(typeof result.bytes_per_connection_ps, 'number');
+    assert.equal(typeof result.bytes_per_connection_smaps, 'number');
     assert.ok((result.rss_after_bytes as number) > 0);
+  });
+
+  it('the RSS read by ps and from smaps_rollup agrees with VmRSS (one process, the same moment)', async () => {
+    const vmRss = (await residentBytes({ pid: process.pid }))!;
+    const { ps_bytes, smaps_bytes } = await rssCheck({ pid: process.pid });
+    // Between the readings this process may touch a few pages (the ps child's pipe, a GC).
+    for (const [name, bytes] of Object.entries({ ps_bytes, smaps_bytes })) {
+      assert.ok(bytes !== undefined && Math.abs(bytes - vmRss) < 0.05 * vmRss, `${name} ${String(bytes)} vs VmRSS ${vmRss}`);
+    }
   });
 
   it('cross-node: publishers and subscriber on separate URLs', async () => {
