@@ -1,9 +1,10 @@
 // docs/benchmarks.md and docs/bench/*.svg from one bench:compare run: a table per scenario
 // with every broker's figure and its ratio against Mosquitto (or the row's baseline) from the
-// same run, bar charts, the targets of issues #4, #13 and #10, the machine, versions and settings.
+// same run, bar charts, the targets of issues #4, #13, #10 and #11, the machine, versions and settings.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { PLAN, FLOOD_SECONDS, type PlannedRun } from './plan.ts';
 import { flatSection, whereMemoryGoes } from './memory-report.ts';
+import { issue11Targets } from './security-targets.ts';
 import { figure, fmt, issue10Targets, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
 
 export type RunResult = Record<string, unknown>;
@@ -180,6 +181,12 @@ export function writeReport(root: URL, env: Environment, results: Results): void
     ...targetRows(issue10Targets(results)),
     '',
     ...tlsAndWebSocket(results),
+    '',
+    '## Targets of issue #11 (password file and ACL)',
+    '',
+    'On Roost and Mosquitto processes started with the run\'s password file (written by `mosquitto_passwd -b`: PBKDF2-SHA512, 101 iterations) and ACL file (100 rules: user sections, a deny inside what the bench user reads, 22 `pattern` lines with `%u` and `%c`; scripts/bench/auth-files.ts); every bench client logs in as the bench user. What the figures come from: docs/security.md, Cost.',
+    '',
+    ...targetRows(issue11Targets(results)),
     '',
     '## Targets of issue #4 (Roost)',
     '',
