@@ -111,7 +111,7 @@ export class Forwarder {
    * node took the message, but a session it was routed for there had moved on meanwhile
    * (MovedSessions): routed again the same way at once, so the session's new node has it.
    */
-  private async reroute(message: Message, since: number, firstPass: ReadonlySet<string>, failed: ReadonlySet<string>, again: boolean): Promise<void> {
+  private async reroute(message: Message, since: number, firstPass: ReadonlySet<string>, failed: ReadonlySet<string>, again: boolean, rounds = ROUTE_AGAIN_ROUNDS): Promise<void> {
     this.rerouted++;
     if (failed.size > 0) {
       this.log.info({ topic: message.topic, nodes: [...failed] }, 'a node did not take a message; routing it again');
@@ -122,21 +122,29 @@ export class Forwarder {
     } else {
       this.log.debug({ topic: message.topic }, 'a node asked for a message to be routed again: a session moved');
     }
-    await this.routeAgain(message, since, firstPass, failed, ROUTE_AGAIN_ROUNDS);
+    await this.routeAgain(message, since, firstPass, failed, rounds);
   }
 
-  /** The marked copy here and to every node routed now; again while a node asks (a session moving on), boundedly. */
+  /**
+   * The marked copy here and to every node routed now. A node that fails it or asks again (a
+   * node leaving, a session moving on) is dealt with as after the first pass, boundedly.
+   */
   private async routeAgain(message: Message, since: number, firstPass: ReadonlySet<string>, failed: ReadonlySet<string>, rounds: number): Promise<void> {
     const copy: Message = { ...message, reroutedSince: since };
     const nodes = this.replica.remoteNodes(message.topic, this.self);
-    let again = false;
-    const sends: Array<Promise<unknown> | undefined> = [this.host.deliverHere(copy)];
-    for (const nodeId of nodes) {
-      const tookFirst = firstPass.has(nodeId) && !failed.has(nodeId);
-      sends.push(this.send(nodeId, tookFirst ? copy : message).then((asked) => (again ||= asked)));
-    }
-    await Promise.all(sends);
-    if (again && rounds > 1) await this.routeAgain(message, since, nodes, new Set(), rounds - 1);
+    const here = this.host.deliverHere(copy);
+    const outcomes = await Promise.all(
+      [...nodes].map((nodeId) => {
+        const tookFirst = firstPass.has(nodeId) && !failed.has(nodeId);
+        return this.send(nodeId, tookFirst ? copy : message).then((again): Outcome => (again ? AGAIN : TAKEN), (): Outcome => nodeId);
+      }),
+    );
+    await here;
+    const stillFailed = new Set(outcomes.filter((outcome): outcome is string => outcome !== TAKEN && outcome !== AGAIN));
+    // Asking again is bounded by rounds; a failed node by its reap (it leaves the replica) or the deadline.
+    const again = outcomes.includes(AGAIN) && rounds > 1;
+    if (stillFailed.size === 0 && !again) return;
+    return this.reroute(message, since, nodes, stillFailed, again, again ? rounds - 1 : rounds);
   }
 
   /** Waits until `nodeId` is reaped ('gone') or takes the message after all ('taken'; 'again' when it asks for it to be routed again). */
