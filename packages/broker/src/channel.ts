@@ -24,6 +24,11 @@ import { lacksPacketId, malformedProperty, repeatedProperty } from './decoded-ch
 
 export type { Admission, ChannelContext, ChannelState, Will } from './handler-state.ts';
 
+/** Where a channel reports a delivery it dropped. */
+export interface DropSink {
+  dropped(delivery: Delivery, reason: DropReason): void;
+}
+
 /**
  * The protocol state machine of one connection: packets in, actions out. It holds no
  * socket and does no I/O, so it is tested by feeding packets and reading actions.
@@ -236,7 +241,7 @@ export class Channel implements HandlerState {
   deliver(delivery: Delivery): Action[] {
     if (this.state !== 'connected') return [];
     if (isExpired(delivery.message, this.ctx.now())) {
-      this.onDrop?.(delivery, 'expired'); // [MQTT-3.3.2-5]
+      this.dropSink?.dropped(delivery, 'expired'); // [MQTT-3.3.2-5]
       return [];
     }
     // A filter the client may subscribe to can match topics it may not read (`a/#` past `a/secret`).
@@ -249,15 +254,15 @@ export class Channel implements HandlerState {
     } else if (session.inflight.size >= this.window || session.queue.length > 0) {
       const { limits } = this.ctx;
       const dropped = session.enqueue(delivery, limits.maxQueuedMessages, limits.queueOverflow);
-      if (dropped) this.onDrop?.(dropped, 'queue_full');
+      if (dropped) this.dropSink?.dropped(dropped, 'queue_full');
     } else {
       this.sendNow(delivery, actions);
     }
     return actions;
   }
 
-  /** Hook for the broker to count and log what went unsent: overflow, expiry, too large. */
-  onDrop: ((delivery: Delivery, reason: DropReason) => void) | undefined;
+  /** Told what went unsent (overflow, expiry, too large), to count and log it: the connection, not a closure each. */
+  dropSink: DropSink | undefined;
 
   /** Moves queued deliveries into the window as acknowledgements free it. */
   drain(actions: Action[] = []): Action[] {
@@ -268,7 +273,7 @@ export class Channel implements HandlerState {
     while (session.inflight.size < this.window && session.queue.length > 0) {
       const next = session.queue.shift()!;
       if (isExpired(next.message, now)) {
-        this.onDrop?.(next, 'expired');
+        this.dropSink?.dropped(next, 'expired');
         continue;
       }
       // Queued while the client was away, perhaps under other rules: checked as it goes out.
@@ -300,7 +305,7 @@ export class Channel implements HandlerState {
   /** [MQTT-3.1.2-25] a PUBLISH above the client's Maximum Packet Size is dropped as if sent. */
   private tooLarge(messageId: number | undefined, delivery: Delivery): void {
     if (messageId !== undefined) this.session!.inflight.delete(messageId);
-    this.onDrop?.(delivery, 'too_large');
+    this.dropSink?.dropped(delivery, 'too_large');
   }
 
   /** Builds the PUBLISH for this client, or undefined when it exceeds the client's maximum size. */

@@ -76,7 +76,7 @@ export class Connection implements PacketSink, GatedConnection {
     this.host = host;
     this.channel = new Channel(host.ctx, admission);
     this.gate = PublishGate.of(host.ctx.limits, this);
-    this.channel.onDrop = (delivery, reason) => host.dropped(this, delivery, reason);
+    this.channel.dropSink = this;
     this.reader = new PacketReader(this, host.ctx.limits.maxPacketSize);
     this.order = new ResponseOrder((error) => this.owedFailed(error));
     (stream as OwnedStream)[CONNECTION] = this;
@@ -103,6 +103,11 @@ export class Connection implements PacketSink, GatedConnection {
       this.host.log.error({ err: error, clientId: this.clientId || undefined }, 'closing: internal error handling a packet');
       this.disconnect(ReasonCode.ImplementationSpecificError, 'internal error');
     }
+  }
+
+  /** @internal the channel's DropSink */
+  dropped(delivery: Delivery, reason: DropReason): void {
+    this.host.dropped(this, delivery, reason);
   }
 
   /** Refused before its body is buffered [MQTT-3.2.2-15]. */

@@ -1,6 +1,9 @@
+/** The items of every empty Fifo until its first push: an empty array each costs 32 bytes per session. */
+const NONE: never[] = [];
+
 /** A FIFO with O(1) shift: session queues are drained from the head under load. */
 export class Fifo<T> {
-  private items: (T | undefined)[] = [];
+  private items: (T | undefined)[] = NONE;
   private head = 0;
   // A journal since the last mark(), so a store can write what changed rather than the whole queue.
   private shiftedSinceMark = 0;
@@ -12,7 +15,8 @@ export class Fifo<T> {
   }
 
   push(item: T): void {
-    this.items.push(item);
+    if (this.items === NONE) this.items = [item];
+    else this.items.push(item);
     this.pushedSinceMark++;
   }
 
@@ -35,7 +39,7 @@ export class Fifo<T> {
 
   clear(): void {
     this.shiftedSinceMark += this.length;
-    this.items = [];
+    this.items = NONE;
     this.head = 0;
   }
 

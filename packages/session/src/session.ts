@@ -42,6 +42,9 @@ export const NEVER_EXPIRES = 0xffffffff;
 export const RECENT_IDS_KEPT = 16_384;
 export const RECENT_IDS_MS = 60_000;
 
+/** Every session's fresh ids until its first: an empty array each costs 32 bytes per session. */
+const NO_IDS: readonly string[] = [];
+
 /**
  * The state that outlives a network connection (MQTT 5 4.1): subscriptions, unacknowledged
  * and queued outbound messages, and inbound QoS 2 packet ids awaiting PUBREL.
@@ -62,7 +65,7 @@ export class Session {
   /** Ids of the identified messages delivered to this session lately → when, oldest first. */
   private readonly recentIds: Map<string, number> = new LazyMap();
   /** Ids added since the store last took them, so it writes only those (bounded by the cap). */
-  private freshIds: string[] = [];
+  private freshIds: readonly string[] = NO_IDS;
   /** Epoch ms of the last disconnection; undefined while connected. */
   disconnectedAt: number | undefined;
   /**
@@ -85,7 +88,8 @@ export class Session {
   firstSight(id: string, now = Date.now()): boolean {
     if (this.recentIds.has(id)) return false;
     this.recentIds.set(id, now);
-    this.freshIds.push(id);
+    if (this.freshIds === NO_IDS) this.freshIds = [id];
+    else (this.freshIds as string[]).push(id);
     if (this.freshIds.length > 2 * RECENT_IDS_KEPT) this.freshIds = this.freshIds.slice(-RECENT_IDS_KEPT);
     for (const [oldest, at] of this.recentIds) {
       if (this.recentIds.size <= RECENT_IDS_KEPT && now - at < RECENT_IDS_MS) break;
@@ -100,9 +104,9 @@ export class Session {
   }
 
   /** The ids remembered since the last call (at most RECENT_IDS_KEPT), oldest first: a store appends them. */
-  takeFreshIds(): string[] {
+  takeFreshIds(): readonly string[] {
     const fresh = this.freshIds.length > RECENT_IDS_KEPT ? this.freshIds.slice(-RECENT_IDS_KEPT) : this.freshIds;
-    this.freshIds = [];
+    this.freshIds = NO_IDS;
     return fresh;
   }
 
