@@ -32,7 +32,7 @@ import { SessionKeeper } from './session-keeper.ts';
 import { SessionLifecycle } from './session-lifecycle.ts';
 import { SessionCensus } from './session-census.ts';
 import { BrokerStats, type ClosedBy, type DropReason } from './stats.ts';
-import { sysMessages } from './sys-topics.ts';
+import { SysPublisher, type SysSnapshot } from './sys-topics.ts';
 
 export interface BrokerStores {
   sessions: SessionStore;
@@ -72,7 +72,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   /** One function for the router's per-message online checks, not a closure per message. */
   private readonly isOnline = (clientId: string): boolean => this.sessions.connections.has(clientId);
   private readonly cluster: ClusterNode | undefined;
-  private sysTimer: NodeJS.Timeout | undefined;
+  private readonly sys: SysPublisher;
   private readonly durableSends = new DurableSends();
   private readonly auth: AuthExchanges;
   /**
@@ -97,6 +97,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     const chain = new AuthChain(options.auth ?? { providers: [], allowAnonymous: true }, (credentials, outcome, reason) => this.recordAuth(credentials, outcome, reason));
     const authenticator: Authenticator = options.authBan ? new AuthGuard(chain, options.authBan, this.stats, this.log) : chain;
     this.auth = new AuthExchanges(authenticator, this.log);
+    this.sys = new SysPublisher(options.sysInterval, () => this.sysSnapshot(), (message) => this.publishSys(message));
     this.ctx = {
       limits: options.limits,
       now: Date.now,
@@ -131,7 +132,7 @@ export class Broker implements ConnectionHost, ClusterHost {
       ? options
       : [{ name: 'mqtt', kind: 'tcp', host: options.host, port: options.port, proxyProtocol: false }];
     const bound = await this.listener.listen(specs);
-    this.startSys();
+    this.sys.start();
     return isSpecList(options) ? bound : { port: bound[0]!.port };
   }
 
@@ -142,7 +143,7 @@ export class Broker implements ConnectionHost, ClusterHost {
 
   /** Stops accepting, tells every client the server is shutting down, and leaves the cluster. */
   async stop(): Promise<void> {
-    clearInterval(this.sysTimer);
+    this.sys.stop();
     const closing = this.listener.close();
     // Hand-backs first: what other members took is forgotten by the flush after them.
     await this.sessions.stop();
@@ -151,27 +152,16 @@ export class Broker implements ConnectionHost, ClusterHost {
     await this.cluster?.stop();
   }
 
-  private startSys(): void {
-    if (this.sysTimer || this.options.sysInterval <= 0) return;
-    this.sysTimer = setInterval(() => void this.publishSys(), this.options.sysInterval * 1000);
-    this.sysTimer.unref();
-    void this.publishSys();
+  private async sysSnapshot(): Promise<SysSnapshot> {
+    const retained = await this.retainer.count().catch(() => -1);
+    const { version } = this.options;
+    return { version, stats: this.stats, clientsConnected: this.sessions.connections.size, subscriptions: this.router.subscriptionCount, retained, now: Date.now() };
   }
 
-  private async publishSys(): Promise<void> {
-    const retained = await this.retainer.count().catch(() => -1);
-    const messages = sysMessages({
-      version: this.options.version,
-      stats: this.stats,
-      clientsConnected: this.sessions.connections.size,
-      subscriptions: this.router.subscriptionCount,
-      retained,
-      now: Date.now(),
-    });
-    for (const message of messages) {
-      void this.retainer.retain(message);
-      this.deliverLocal(message, true);
-    }
+  /** A $SYS message: retained, and to this node's subscribers (each node publishes its own). */
+  private publishSys(message: Message): void {
+    void this.retainer.retain(message);
+    this.deliverLocal(message, true);
   }
 
   /** Runs a broker-side action; a returned promise holds back the connection's later actions. */

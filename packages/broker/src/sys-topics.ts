@@ -31,3 +31,32 @@ export function sysMessages(s: SysSnapshot): Message[] {
     retain: true,
   }));
 }
+
+/** Publishes the $SYS snapshot every `intervalSeconds` (retained, to local subscribers); off at 0. */
+export class SysPublisher {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly intervalSeconds: number;
+  private readonly snapshot: () => Promise<SysSnapshot>;
+  private readonly publish: (message: Message) => void;
+
+  constructor(intervalSeconds: number, snapshot: () => Promise<SysSnapshot>, publish: (message: Message) => void) {
+    this.intervalSeconds = intervalSeconds;
+    this.snapshot = snapshot;
+    this.publish = publish;
+  }
+
+  start(): void {
+    if (this.timer || this.intervalSeconds <= 0) return;
+    this.timer = setInterval(() => void this.tick(), this.intervalSeconds * 1000);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async tick(): Promise<void> {
+    for (const message of sysMessages(await this.snapshot())) this.publish(message);
+  }
+}
