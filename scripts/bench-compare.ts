@@ -182,6 +182,9 @@ async function main(only: Set<string> | undefined): Promise<void> {
     const last = JSON.parse(readFileSync(new URL('docs/bench/results.json', root), 'utf8')) as { environment: Environment; results: Results };
     merged = { ...last.results, ...results };
     environment.partial = [...only].join(', ');
+    // Reruns accumulate: each --only run's rows and date stay named, and the full run's date.
+    environment.fullRunDate = last.environment.fullRunDate ?? (last.environment.partial ? undefined : last.environment.date);
+    environment.earlierReruns = [...(last.environment.earlierReruns ?? []), ...(last.environment.partial ? [`${last.environment.date}: ${last.environment.partial}`] : [])];
   }
   mkdirSync(new URL('docs/bench/', root), { recursive: true });
   writeFileSync(new URL('docs/bench/results.json', root), `${JSON.stringify({ environment, results: merged }, null, 2)}\n`);
