@@ -24,7 +24,7 @@ export function renderFlatPng(root: URL, points: FlatPoint[], fit: { slope: numb
     const output = fileURLToPath(new URL('docs/bench/idle-flat.png', root));
     const line = fit ? `, (${fit.slope / MiB} * x + ${fit.intercept / MiB}) axes x1y2 with lines lw 2 dt 2 lc rgb '#6b7280' title sprintf('least squares: %d bytes per connection + %.1f MiB', ${Math.round(fit.slope)}, ${fit.intercept / MiB})` : '';
     const script = [
-      "set terminal pngcairo size 900,480 font 'sans,11'",
+      "set terminal pngcairo size 900,540 font 'sans,11'",
       `set output '${output}'`,
       "set title 'Roost, fresh node per row: RSS growth per idle connection (MQTT 3.1.1, keep alive 60, 500 connects in flight)'",
       "set xlabel 'idle connections'",
