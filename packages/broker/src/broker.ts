@@ -12,7 +12,7 @@ import type { Action, DeniedAccess } from './actions.ts';
 import { AuthChain, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.ts';
 import { AuthExchanges } from './auth-exchanges.ts';
 import { AuthGuard } from './auth-guard.ts';
-import { ClientPermissions } from './authorizer.ts';
+import type { ClientPermissions } from './authorizer.ts';
 import { createClientAdmin } from './client-admin.ts';
 import type { ClientAdmin } from './client-view.ts';
 import type { LocalClients } from './local-clients.ts';
@@ -32,6 +32,7 @@ import { SessionKeeper } from './session-keeper.ts';
 import { SessionLifecycle } from './session-lifecycle.ts';
 import { SessionCensus } from './session-census.ts';
 import { BrokerStats, type ClosedBy, type DropReason } from './stats.ts';
+import { WillPermissions } from './will-permissions.ts';
 import { SysPublisher, type SysSnapshot } from './sys-topics.ts';
 
 export interface BrokerStores {
@@ -75,11 +76,7 @@ export class Broker implements ConnectionHost, ClusterHost {
   private readonly sys: SysPublisher;
   private readonly durableSends = new DurableSends();
   private readonly auth: AuthExchanges;
-  /**
-   * The permissions of each gone client whose will is still due: a will is authorized as a
-   * publish of its client when it is published, perhaps after a delay.
-   */
-  private readonly willPermissions = new Map<string, ClientPermissions>();
+  private readonly willPermissions: WillPermissions;
 
   constructor(options: BrokerOptions, stores?: BrokerStores, cluster?: BrokerCluster) {
     this.options = options;
@@ -98,6 +95,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     const authenticator: Authenticator = options.authBan ? new AuthGuard(chain, options.authBan, this.stats, this.log) : chain;
     this.auth = new AuthExchanges(authenticator, this.log);
     this.sys = new SysPublisher(options.sysInterval, () => this.sysSnapshot(), (message) => this.publishSys(message));
+    this.willPermissions = new WillPermissions(options.auth?.rules !== undefined);
     this.ctx = {
       limits: options.limits,
       now: Date.now,
@@ -219,8 +217,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.listener.closed(connection);
     // Before the lifecycle schedules the will (a will without delay is published at once).
     const { channel } = connection;
-    if (channel.will && channel.permissions) this.willPermissions.set(channel.clientId, channel.permissions);
-    else if (channel.clientId) this.willPermissions.delete(channel.clientId);
+    this.willPermissions.closed(channel.clientId, channel.will !== undefined, channel.permissions);
     this.sessions.detach(connection);
   }
 
@@ -251,26 +248,14 @@ export class Broker implements ConnectionHost, ClusterHost {
   }
 
   publishWill(message: Message): void {
-    const origin = message.origin ?? '';
-    const permissions = this.willPermissions.get(origin);
-    this.willPermissions.delete(origin);
-    if (!this.willAllowed(permissions, message.topic)) {
+    const { allowed, permissions } = this.willPermissions.take(message.origin ?? '', message.topic);
+    if (!allowed) {
       this.countDenied(permissions, 'will', message.topic);
       return;
     }
     this.log.debug({ clientId: message.origin, topic: message.topic }, 'publishing will');
     if (this.cluster && message.origin) void this.cluster.ports.wills.delete(message.origin).catch(() => undefined);
     this.publish(message)?.catch((error: unknown) => this.log.warn({ err: error }, 'will publication incomplete'));
-  }
-
-  /**
-   * A will whose client's permissions this node no longer has (its session came from another
-   * node) is published only when no rules are configured.
-   */
-  private willAllowed(permissions: ClientPermissions | undefined, topic: string): boolean {
-    if (permissions) return permissions.canPublish(topic);
-    if (this.options.auth?.rules !== undefined) return false;
-    return new ClientPermissions({ clientId: '', username: undefined, provider: 'none' }).canPublish(topic);
   }
 
   /**
