@@ -8,9 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { startNode, untilRouted, type NodeProcess } from '../helpers/cluster.ts';
-import { connect, connectWithInbox, end, unique, type Inbox } from '../helpers/clients.ts';
+import { connect, end, unique } from '../helpers/clients.ts';
 import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.ts';
-import { paced } from '../helpers/paced.ts';
+import { MovingSubscriber, paced } from '../helpers/paced.ts';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.ts';
 
 /** Per chunk, each way, on every connection to the holder's cluster port: FIFO per connection, so connections overtake one another. */
@@ -45,23 +45,15 @@ test(`[MQTT-4.3.2-1] a persistent subscriber moving away from its node ${MOVES} 
   const [jittery, other, publisherNode] = nodes as [NodeProcess, NodeProcess, NodeProcess];
   const clientId = unique('mover');
   const topic = `${unique('late')}/data`;
-  const options = { clientId, clean: false, protocolVersion: 5 as const, connectTimeout: 30_000, properties: { sessionExpiryInterval: 600 } };
-  // Each connection's inbox, attached before its CONNACK: a resumed session's queue comes right behind it.
-  const inboxes: Inbox[] = [];
-  const attach = async (node: NodeProcess) => {
-    const connected = await connectWithInbox(node.url, options);
-    inboxes.push(connected.inbox);
-    return connected;
-  };
-  let subscriber = await attach(jittery);
-  await subscriber.client.subscribeAsync(topic, { qos: 1 });
+  const subscriber = new MovingSubscriber(clientId);
+  await (await subscriber.moveTo(jittery.url)).subscribeAsync(topic, { qos: 1 });
   // The node the subscriber moves to routes the topic already (another subscriber there): its
   // CONNECT asks the holder for the session at once, with no route to spread first.
   const resident = await connect(other.url, { protocolVersion: 5 });
   await resident.subscribeAsync(topic, { qos: 1 });
   const publisher = await connect(publisherNode.url, { protocolVersion: 5 });
   await untilRouted(publisher, subscriber.inbox, topic);
-  const clients: MqttClient[] = [publisher, resident, subscriber.client];
+  const clients: MqttClient[] = [publisher, resident];
   const acked = new Set<string>();
   let wake: (() => void) | undefined;
   try {
@@ -69,17 +61,12 @@ test(`[MQTT-4.3.2-1] a persistent subscriber moving away from its node ${MOVES} 
     // Away from the jittery node (where late forwards can arrive), then back, one move at a time.
     for (let move = 1; move <= 2 * MOVES; move++) {
       while (acked.size < (move * MESSAGES) / (2 * MOVES + 2)) await new Promise<void>((resolve) => (wake = resolve));
-      subscriber = await attach(move % 2 === 1 ? other : jittery);
-      clients.push(subscriber.client);
+      await subscriber.moveTo((move % 2 === 1 ? other : jittery).url);
     }
     await flooding;
-    const marker = 'end';
-    await publisher.publishAsync(topic, marker, { qos: 1 });
-    await subscriber.inbox.until((m) => m.payload.toString() === marker, 15_000);
-    const received = new Set(inboxes.flatMap((inbox) => inbox.messages.map((m) => m.payload.toString())));
-    const lost = [...acked].filter((payload) => !received.has(payload));
+    const lost = await subscriber.lostOf(acked, publisher, topic);
     assert.equal(lost.length, 0, `${lost.length} of ${acked.size} acknowledged messages never reached the subscriber (e.g. ${lost.slice(0, 10).join(', ')})`);
   } finally {
-    await end(...clients.filter((client) => client.connected));
+    await end(...[...clients, ...subscriber.clients].filter((client) => client.connected));
   }
 });
