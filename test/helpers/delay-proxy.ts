@@ -13,6 +13,11 @@ export interface DelayProxy {
   readonly port: number;
   /** Changes the delay of chunks arriving from now on. */
   setDelay(delay: Delay): void;
+  /**
+   * Drops every chunk not yet passed on and destroys the proxied connections, still listening:
+   * what a node was writing when it died never arrives.
+   */
+  sever(): void;
   /** Stops listening and destroys every proxied connection. */
   stop(): Promise<void>;
 }
@@ -120,6 +125,11 @@ export async function startDelayProxy(target: string, delay: Delay): Promise<Del
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('delay proxy: no TCP address');
   const scheme = parsed.protocol === 'redis:' ? 'redis' : 'tcp';
+  const sever = () => {
+    for (const pipe of pipes) pipe.close();
+    pipes.clear();
+    for (const socket of sockets) socket.destroy();
+  };
 
   return {
     url: `${scheme}://127.0.0.1:${address.port}`,
@@ -127,11 +137,10 @@ export async function startDelayProxy(target: string, delay: Delay): Promise<Del
     setDelay(next) {
       current = next;
     },
+    sever,
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const pipe of pipes) pipe.close();
-      pipes.clear();
-      for (const socket of sockets) socket.destroy();
+      sever();
       await closed;
     },
   };

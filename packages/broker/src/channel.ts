@@ -270,6 +270,7 @@ export class Channel implements HandlerState {
     if (!session || this.state !== 'connected') return actions;
     this.resendHeldBack(actions);
     const now = this.ctx.now();
+    let persisted = false;
     while (session.inflight.size < this.window && session.queue.length > 0) {
       const next = session.queue.shift()!;
       if (isExpired(next.message, now)) {
@@ -280,6 +281,13 @@ export class Channel implements HandlerState {
       if (!this.permissions!.canReceive(next.message.topic)) {
         actions.push({ type: 'denied', access: 'receive', topic: next.message.topic });
         continue;
+      }
+      if (next.qos === 2 && !persisted) {
+        // The PUBLISHes with new packet ids wait until the session naming them is stored (as
+        // live ones do, DurableSends): were this node to die first, the session resumed
+        // elsewhere would still queue the message and send it again under another id.
+        actions.push({ type: 'persist' });
+        persisted = true;
       }
       this.sendNow(next, actions);
     }

@@ -252,20 +252,15 @@ export class Connection implements PacketSink, GatedConnection {
     this.run(this.channel.deliver(delivery));
   }
 
-  /** Runs actions in order; one that returns a promise (a retained replay) is a barrier for the rest. */
+  /** Runs actions in order; one that returns a promise (a retained replay, a persist) is a barrier for the rest. */
   run(actions: Action[]): void {
     const rest = this.runFrom(actions, 0);
-    if (rest) {
-      this.order.holdPackets(rest);
-      this.order.awaitDurable(rest);
-    }
+    if (rest) this.order.awaitDurable(rest);
   }
 
   /** Responses run from the chain, whose next steps wait for a barrier among them. */
   private runHeld(actions: Action[]): Promise<void> | undefined {
-    const rest = this.runFrom(actions, 0);
-    if (rest) this.order.holdPackets(rest);
-    return rest;
+    return this.runFrom(actions, 0);
   }
 
   private runFrom(actions: Action[], from: number): Promise<void> | undefined {
@@ -278,7 +273,13 @@ export class Connection implements PacketSink, GatedConnection {
         this.closeFor(action.reasonCode, action.reason, action.notify, action.byClient === true);
       } else {
         const pending = this.host.execute(this, action);
-        if (pending) return pending.then(() => this.runFrom(actions, i + 1));
+        if (!pending) continue;
+        const rest = pending.then(() => this.runFrom(actions, i + 1));
+        // A persist delays only what follows it (QoS 2 PUBLISHes waiting for their packet ids to
+        // be stored); the client's next packets, their acks above all, go on being handled.
+        // Any other barrier (a retained replay) holds them back until it is done.
+        if (action.type !== 'persist') this.order.holdPackets(rest);
+        return rest;
       }
     }
     return undefined;

@@ -131,6 +131,19 @@ test('[MQTT-3.3.4-7] no more QoS 1/2 deliveries in flight than the client Receiv
   assert.equal(next.length, 1, 'the PUBACK frees one slot for the queued message');
 });
 
+test('[MQTT-4.4.0-1] a QoS 2 message leaving the queue waits for its packet id to be stored; a QoS 1 one does not', () => {
+  const ch = channel();
+  connected(ch, { clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 1 } });
+  const [first] = sent(ch.deliver(delivery(1, 'a')));
+  ch.deliver(delivery(1, 'b'));
+  ch.deliver(delivery(2, 'c'));
+  const afterFirst = ch.handle({ cmd: 'puback', messageId: first!.messageId! });
+  assert.deepEqual(afterFirst.map((a) => a.type), ['send'], 'the queued QoS 1 message goes at once');
+  const second = sent(afterFirst)[0]!;
+  const afterSecond = ch.handle({ cmd: 'puback', messageId: second.messageId! });
+  assert.deepEqual(afterSecond.map((a) => a.type), ['persist', 'send'], 'the QoS 2 PUBLISH follows a persist');
+});
+
 test('[MQTT-4.4.0-1] resumption resends unacknowledged PUBLISH with DUP and PUBREL in order', () => {
   const first = channel();
   connected(first, { clean: false, properties: { sessionExpiryInterval: 60 } });
