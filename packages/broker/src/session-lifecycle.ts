@@ -2,16 +2,19 @@ import { ReasonCode, type Message } from '@roost/protocol';
 import { NEVER_EXPIRES, Session, type Delivery } from '@roost/session';
 import type { AttachRequest } from './actions.ts';
 import { ClaimEpochs } from './claim-epochs.ts';
+import { ClientTurns } from './client-turns.ts';
 import type { Will } from './channel.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import type { SharedDispatchOptions, TakeoverAnswer } from './cluster.ts';
 import type { Connection } from './connection.ts';
 import { MovedSessions } from './moved-sessions.ts';
+import { NodeAdoption } from './node-adoption.ts';
 import type { Logger } from './options.ts';
 import { PendingDeliveries } from './pending-deliveries.ts';
 import { SharedHandBack } from './shared-hand-back.ts';
 import type { Router } from './router.ts';
 import type { SessionKeeper } from './session-keeper.ts';
+import { SessionRoutes } from './session-routes.ts';
 import type { BrokerStats } from './stats.ts';
 import { KeyedTimers } from './timers.ts';
 import { WillKeeper } from './will-keeper.ts';
@@ -61,14 +64,15 @@ export class SessionLifecycle {
   private readonly keeper: SessionKeeper;
   private readonly router: Router;
   private readonly cluster: ClusterNode | undefined;
-  private readonly stats: BrokerStats;
   private readonly log: Logger;
   private readonly host: LifecycleHost;
   private readonly expiries = new KeyedTimers();
   /** The directory epoch under which this node holds each session (cluster mode). */
   private readonly epochs = new ClaimEpochs();
   /** CONNECTs (and adoptions) for one client id are resolved one after another, so exactly one wins. */
-  private readonly attaching = new Map<string, Promise<void>>();
+  private readonly turns = new ClientTurns();
+  private readonly routes: SessionRoutes;
+  private readonly adoption: NodeAdoption | undefined;
   /** Deliveries for sessions routed here and still being loaded (takeover, resume). */
   private readonly pending = new PendingDeliveries();
   /** Shared members' unreceived messages, offered to the other members when they leave. */
@@ -79,12 +83,27 @@ export class SessionLifecycle {
     this.keeper = parts.keeper;
     this.router = parts.router;
     this.cluster = parts.cluster;
-    this.stats = parts.stats;
     this.log = parts.log;
     this.host = host;
     this.wills = new WillKeeper((message) => host.publishWill(message));
     const dispatchLocal = (group: string, filter: string, message: Message, options?: SharedDispatchOptions) => host.onSharedDispatch(group, filter, message, options);
     this.handBack = new SharedHandBack({ keeper: parts.keeper, cluster: parts.cluster, stats: parts.stats, log: parts.log, dispatchLocal });
+    this.routes = new SessionRoutes(parts.router, parts.cluster, parts.keeper, this.connections);
+    if (parts.cluster) {
+      this.adoption = new NodeAdoption({
+        ...parts,
+        cluster: parts.cluster,
+        routes: this.routes,
+        epochs: this.epochs,
+        moved: this.moved,
+        turns: this.turns,
+        connections: this.connections,
+        wills: this.wills,
+        handBack: this.handBack,
+        expireLater: (session) => this.expireLater(session),
+        cancelExpiry: (clientId) => this.expiries.cancel(clientId),
+      });
+    }
   }
 
   /** True when a delivery for `clientId` has a session here to go to: connected, held offline, or being taken on. */
@@ -108,7 +127,7 @@ export class SessionLifecycle {
   }
 
   attach(connection: Connection, request: AttachRequest): void {
-    this.inTurn(request.clientId, () => this.resolveSession(connection, request), (error) => {
+    this.turns.run(request.clientId, () => this.resolveSession(connection, request), (error) => {
       if (error instanceof SupersededError) {
         // [MQTT-3.1.4-3] a later CONNECT for the client, on the node that held it, won.
         connection.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
@@ -117,21 +136,6 @@ export class SessionLifecycle {
       this.log.error({ err: error, clientId: request.clientId }, 'session resolution failed');
       connection.disconnect(ReasonCode.ServerUnavailable, 'session store unavailable');
     });
-  }
-
-  /** Runs `task` after every earlier one for `clientId` (CONNECTs, adoption) has settled. */
-  private inTurn(clientId: string, task: () => Promise<void>, onError: (error: unknown) => void): Promise<void> {
-    const previous = this.attaching.get(clientId) ?? Promise.resolve();
-    const run = previous.then(task).catch(onError);
-    // The turn ends however `run` ends, so a failure never skips the next one.
-    const turn: Promise<void> = run.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => {
-      if (this.attaching.get(clientId) === turn) this.attaching.delete(clientId);
-    });
-    this.attaching.set(clientId, turn);
-    return run;
   }
 
   /**
@@ -175,7 +179,7 @@ export class SessionLifecycle {
     session.expiryInterval = request.sessionExpiry;
     session.disconnectedAt = undefined;
     this.expiries.cancel(clientId);
-    if (!this.keeper.held.has(clientId)) await this.registerSubscriptions(session, claimed.routed);
+    if (!this.keeper.held.has(clientId)) await this.routes.register(session, claimed.routed);
     // Independent writes and the fence check go out together: one round trip, not three.
     const will = connection.channel.will;
     session.heldSince = Date.now();
@@ -217,22 +221,16 @@ export class SessionLifecycle {
     // what is published while it hands over reaches this node (and waits in `pending`)
     // rather than the old holder after it let go.
     const stale = cleanStart ? undefined : await loading;
-    const routed = stale ? await this.registerSubscriptions(stale) : undefined;
+    const routed = stale ? await this.routes.register(stale) : undefined;
     try {
       await this.takeOver(previous, clientId, epoch, cleanStart);
     } catch (error) {
-      if (routed) await this.dropStaleRoutes(clientId, routed, undefined);
+      if (routed) await this.routes.dropStale(clientId, routed, undefined);
       throw error;
     }
     const session = await this.keeper.load(clientId);
-    if (routed) await this.dropStaleRoutes(clientId, routed, session);
+    if (routed) await this.routes.dropStale(clientId, routed, session);
     return { epoch, session, routed, tookOver: true };
-  }
-
-  /** Filters routed for a session read before its takeover that the handed-over session no longer has. */
-  private async dropStaleRoutes(clientId: string, routed: ReadonlySet<string>, session: Session | undefined): Promise<void> {
-    const gone = [...routed].filter((filter) => !session?.subscriptions.has(filter));
-    await Promise.all(gone.map((filter) => this.unsubscribe(clientId, filter)));
   }
 
   private async takeOver(previous: string, clientId: string, epoch: number, cleanStart: boolean): Promise<void> {
@@ -248,30 +246,6 @@ export class SessionLifecycle {
       const will = await this.cluster!.ports.wills.take(clientId);
       if (will && (will.delaySeconds === 0 || cleanStart)) this.host.publishWill(will.message);
     }
-  }
-
-  /**
-   * A session resumed from the store: its subscriptions route to this node from now on,
-   * on every live node before this resolves unless `sync` is false (adoption: messages for
-   * a dead node's sessions wait for its reap, which comes after these routes). Returns the
-   * filters registered; those in `already` were registered before.
-   */
-  private async registerSubscriptions(session: Session, already?: ReadonlySet<string>, sync = true): Promise<Set<string>> {
-    const registered = new Set<string>();
-    const firsts: string[] = [];
-    for (const [filter, options] of session.subscriptions) {
-      registered.add(filter);
-      if (already?.has(filter)) {
-        this.router.add(session.clientId, filter, options); // options may have changed
-        continue;
-      }
-      if (this.router.add(session.clientId, filter, options)) firsts.push(filter);
-    }
-    if (this.cluster && firsts.length > 0) {
-      if (sync) await this.cluster.routesAdded(firsts);
-      else await this.cluster.reassertRoutes(firsts);
-    }
-    return registered;
   }
 
   /** The connection closed: its session goes offline, unless another connection has it by now. */
@@ -341,18 +315,14 @@ export class SessionLifecycle {
       // A session without expiry ended with its connection (offline) already.
       if (!connection || session.expiryInterval > 0) await this.endSession(session, true);
     };
-    return this.inTurn(clientId, task, (error) => {
+    return this.turns.run(clientId, task, (error) => {
       throw error;
     }).then(() => found);
   }
 
-  async unsubscribe(clientId: string, filter: string): Promise<void> {
-    const last = this.router.remove(clientId, filter);
-    const session = this.connections.get(clientId)?.channel.session;
-    if (session) this.keeper.touch(session);
-    if (last && this.cluster) await this.cluster.routeRemoved(filter);
+  unsubscribe(clientId: string, filter: string): Promise<void> {
+    return this.routes.remove(clientId, filter);
   }
-
 
   /** Another node claimed `clientId`: disconnect it here and hand the session over through the store. */
   async onTakeover(clientId: string, epoch: number): Promise<TakeoverAnswer> {
@@ -360,7 +330,7 @@ export class SessionLifecycle {
     // claimed it (two CONNECTs racing on two nodes): the caller lost, and its fence check
     // tells it so. Waiting for that CONNECT, itself perhaps waiting for the caller to hand
     // over, would stall both until their deadlines.
-    if (await this.epochs.outclaimedOr(clientId, epoch, this.attaching.get(clientId) ?? Promise.resolve())) return { released: false, superseded: true };
+    if (await this.epochs.outclaimedOr(clientId, epoch, this.turns.settled(clientId))) return { released: false, superseded: true };
     // Unreceived shared messages go with the session to the client's new node; a hand-back
     // already under way stops and settles first, so none is both handed on and saved.
     this.handBack.handingOver.add(clientId);
@@ -387,89 +357,14 @@ export class SessionLifecycle {
     }
   }
 
-  /**
-   * This node won the reap of a dead (or departed) node: it holds the node's persistent
-   * sessions offline, their expiry and wills counted from their disconnection, and routes
-   * them here. A client that reconnected elsewhere meanwhile keeps its session there.
-   */
-  async adoptNode(deadNodeId: string): Promise<void> {
-    for (const clientId of await this.cluster!.ports.directory.heldBy(deadNodeId)) {
-      await this.inTurn(clientId, () => this.adoptSession(deadNodeId, clientId), (error) => {
-        throw error; // the reap fails and is retried once its claim expires
-      });
-    }
+  /** This node won the reap of a dead (or departed) node: it takes on the node's sessions (NodeAdoption). */
+  adoptNode(deadNodeId: string): Promise<void> {
+    return this.adoption!.adoptNode(deadNodeId);
   }
 
-  private async adoptSession(deadNodeId: string, clientId: string): Promise<void> {
-    const { directory, wills } = this.cluster!.ports;
-    const epoch = await directory.claimFrom(clientId, this.nodeId, deadNodeId);
-    if (epoch === undefined) return;
-    this.epochs.set(clientId, epoch);
-    this.moved.forget(clientId);
-    // Read, not taken: if this node goes too before the will is due, the next reaper finds it
-    // (publishing it deletes it; a reconnect overwrites or deletes it).
-    const [session, will] = await Promise.all([this.keeper.load(clientId), wills.get(clientId)]);
-    const now = Date.now();
-    if (session) {
-      session.disconnectedAt ??= now;
-      session.heldSince = now;
-    }
-    if (session && session.expiryInterval > 0) {
-      // Held before it is routed here, so what the new routes bring finds it.
-      this.keeper.held.set(clientId, session);
-      this.keeper.touch(session);
-      await this.registerSubscriptions(session, undefined, false);
-      this.expireLater(session);
-      this.handBack.start(session); // not in this client's turn: a takeover waits on the turn
-    } else {
-      // A clean session ended with its connection; what it held for shared groups goes to
-      // other members, then its record goes too (else a later CONNECT would resume it).
-      if (session) {
-        await this.handBack.run(session);
-        await this.keeper.drop(clientId);
-      }
-      await directory.release(clientId, epoch);
-      this.epochs.delete(clientId);
-    }
-    if (!will) return;
-    const dueInSeconds = Math.min(will.delaySeconds, session?.expiryInterval ?? 0) - (now - (session?.disconnectedAt ?? now)) / 1000;
-    this.wills.schedule(clientId, { ...will, expirySeconds: will.expirySeconds }, Math.max(0, dueInSeconds));
-  }
-
-  /**
-   * This node's heartbeat lapsed: peers may have reaped it and adopted its sessions, or Redis
-   * lost its data. Sessions another node now holds are let go (their clients disconnected);
-   * the rest are claimed again if the claim vanished, and their state, wills and routes are
-   * written again.
-   */
+  /** This node's heartbeat lapsed: its claims are checked and its state written again (NodeAdoption). */
   async rejoin(): Promise<void> {
-    const cluster = this.cluster;
-    if (!cluster) return;
-    const { directory, wills } = cluster.ports;
-    for (const [clientId, epoch] of [...this.epochs]) {
-      if (await directory.holds(clientId, epoch)) continue;
-      if ((await directory.holder(clientId)) === undefined) {
-        this.epochs.set(clientId, (await directory.claim(clientId, this.nodeId)).epoch);
-        continue;
-      }
-      this.log.warn({ clientId }, 'session adopted by another node while this one was out of touch');
-      this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'the session moved to another node');
-      this.wills.cancel(clientId);
-      this.expiries.cancel(clientId);
-      const session = this.keeper.release(clientId);
-      for (const filter of session?.subscriptions.keys() ?? []) this.router.remove(clientId, filter);
-      this.epochs.delete(clientId);
-    }
-    const filters = new Set<string>();
-    for (const session of this.keeper.held.values()) {
-      this.keeper.touch(session);
-      for (const filter of session.subscriptions.keys()) filters.add(filter);
-    }
-    for (const [clientId, connection] of this.connections) {
-      const will = connection.channel.will;
-      if (will) await wills.set(clientId, will);
-    }
-    await Promise.all([cluster.reassertRoutes(filters), this.keeper.flushed()]);
+    await this.adoption?.rejoin();
   }
 }
 
