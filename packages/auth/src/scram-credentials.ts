@@ -1,6 +1,6 @@
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { saslprep } from '@mongodb-js/saslprep';
 import { digestOf, isScramMechanism, type ScramMechanism } from './scram-messages.ts';
 
 const pbkdf2Async = promisify(pbkdf2);
@@ -27,6 +27,20 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 /** A password SASLprep refuses (control characters, unassigned code points): it could not be typed the same on every client. */
 export class ScramPasswordError extends Error {
   override readonly name = 'ScramPasswordError';
+}
+
+type Saslprep = (input: string) => string;
+let saslprepFn: Saslprep | undefined;
+
+/**
+ * SASLprep's Unicode tables are gunzipped into ~2 MiB when the module loads, and every node
+ * imports this package: they are required at the first SCRAM password prepared, so a node
+ * whose clients never use SCRAM does not carry them (issue #13's memory at rest). A sync
+ * require keeps preparePassword synchronous; the package is CommonJS.
+ */
+function saslprep(password: string): string {
+  saslprepFn ??= (createRequire(import.meta.url)('@mongodb-js/saslprep') as { saslprep: Saslprep }).saslprep;
+  return saslprepFn(password);
 }
 
 /** Normalize(password) of RFC 5802 2.2: SASLprep, then UTF-8. */
