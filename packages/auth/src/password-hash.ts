@@ -1,4 +1,4 @@
-import { argon2, createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { argon2, createHash, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { parseScramEntry, verifyScramPassword, type ScramCredentials } from './scram-credentials.ts';
 
@@ -89,7 +89,18 @@ function decode(text: string, alphabet = BASE64): Buffer | undefined {
   return bytes.length > 0 ? bytes : undefined;
 }
 
-/** PBKDF2 and argon2 run on libuv's thread pool, so a CONNECT storm does not block the event loop. */
+/**
+ * A `$7$` hash of at most this many iterations is computed on the event loop, as Mosquitto
+ * computes every hash. At Mosquitto 2.0's 101 iterations the hash takes ~40 us of CPU, while
+ * handing it to libuv's thread pool cost the event loop ~100 us per CONNECT in a 10k login storm
+ * on 2 cores (a CPU profile of bench:compare's auth-connect row: the job's creation and queueing
+ * contend with the pool's threads), besides the hash itself on another thread and the wake-up.
+ * Above it (Mosquitto 2.1 writes 1000: ~0.4 ms) the pool keeps one login from stalling every
+ * other client's packets.
+ */
+export const INLINE_PBKDF2_MAX_ITERATIONS = 256;
+
+/** Argon2 and costly PBKDF2 run on libuv's thread pool, so a CONNECT storm does not block the event loop. */
 export async function verifyPassword(hash: PasswordHash, password: Buffer): Promise<boolean> {
   if (hash.kind === 'scram') return verifyScramPassword(hash, password);
   const computed = await compute(hash, password);
@@ -99,6 +110,7 @@ export async function verifyPassword(hash: PasswordHash, password: Buffer): Prom
 function compute(hash: Exclude<PasswordHash, { kind: 'scram' }>, password: Buffer): Promise<Buffer> | Buffer {
   switch (hash.kind) {
     case 'pbkdf2-sha512':
+      if (hash.iterations <= INLINE_PBKDF2_MAX_ITERATIONS) return pbkdf2Sync(password, hash.salt, hash.iterations, SHA512_BYTES, 'sha512');
       return pbkdf2Async(password, hash.salt, hash.iterations, SHA512_BYTES, 'sha512');
     case 'sha512':
       return createHash('sha512').update(password).update(hash.salt).digest();
