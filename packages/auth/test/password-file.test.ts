@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { parsePasswordFile, verifyPassword } from '@roost/auth';
+import { INLINE_PBKDF2_MAX_ITERATIONS, hashPassword, parsePasswordFile, parsePasswordHash, verifyPassword } from '@roost/auth';
 
 function mosquittoPasswd(lines: Array<{ user: string; password: string; hash?: 'sha512' | 'sha512-pbkdf2' }>): string {
   const dir = mkdtempSync(join(tmpdir(), 'roost-passwd-'));
@@ -146,4 +146,13 @@ test('argon2id lines out of bounds or damaged grant nothing: other versions, cos
   const { users, problems } = parsePasswordFile(lines.map((line, i) => `u${i}:${line}`).join('\n'));
   assert.equal(users.size, 0);
   assert.equal(problems.length, lines.length);
+});
+
+test('$7$ hashes on either side of the inline bound (event loop / thread pool) verify their password and no other', async () => {
+  for (const iterations of [1, INLINE_PBKDF2_MAX_ITERATIONS, INLINE_PBKDF2_MAX_ITERATIONS + 1, 1000]) {
+    const hash = parsePasswordHash(await hashPassword(Buffer.from('pw'), iterations))!;
+    assert.equal(hash.kind === 'pbkdf2-sha512' && hash.iterations, iterations);
+    assert.equal(await verifyPassword(hash, Buffer.from('pw')), true, `${iterations}`);
+    assert.equal(await verifyPassword(hash, Buffer.from('pw2')), false, `${iterations}`);
+  }
 });
