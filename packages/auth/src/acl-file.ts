@@ -1,7 +1,7 @@
 import { ConfigError } from '@roost/protocol';
 import type { ClientIdentity, ClientRules, Logger, RuleSource } from '@roost/broker';
 import { parseAclFile, type AclFileRules } from './acl-parse.ts';
-import { compileAclRules } from './acl-rules.ts';
+import { compileAclFile } from './acl-rules.ts';
 import { readConfigFile, WatchedFile } from './watched-file.ts';
 
 /**
@@ -11,7 +11,8 @@ import { readConfigFile, WatchedFile } from './watched-file.ts';
  */
 export class AclFileSource implements RuleSource {
   readonly name = 'acl-file';
-  private current: AclFileRules;
+  /** The loaded file, split into levels once: each CONNECT (and each client after a reload) only picks its part. */
+  private current: (identity: ClientIdentity) => ClientRules;
   private version = 1;
   private readonly file: WatchedFile;
   private readonly log: Logger;
@@ -24,7 +25,7 @@ export class AclFileSource implements RuleSource {
       const { line, reason } = problems[0]!;
       throw new ConfigError('ROOST_ACL_FILE', `${path} line ${line}: ${reason}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);
     }
-    this.current = rules;
+    this.current = compileAclFile(rules);
     log.info({ file: path, ...counts(rules) }, 'ACL file loaded');
     this.file = new WatchedFile(path, text, log, (next) => this.reload(path, next));
     this.file.watch();
@@ -35,7 +36,7 @@ export class AclFileSource implements RuleSource {
   }
 
   compile(identity: ClientIdentity): ClientRules {
-    return compileAclRules(this.current, identity);
+    return this.current(identity);
   }
 
   close(): void {
@@ -49,7 +50,7 @@ export class AclFileSource implements RuleSource {
       this.log.error({ file: path }, 'ACL file reload failed; keeping the previous rules');
       return;
     }
-    this.current = rules;
+    this.current = compileAclFile(rules);
     this.version++;
     this.log.info({ file: path, ...counts(rules) }, 'ACL file reloaded; connected clients get the new rules');
   }

@@ -1,10 +1,14 @@
 // Mosquitto's acl_file format, and the compiled rules against a naive reading of them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import fc from 'fast-check';
 import { topicMatches } from '@roost/topics';
-import { compileAclRules, covers, parseAclFile, type AclFileRules, type AclRule } from '@roost/auth';
-import type { ClientIdentity } from '@roost/broker';
+import { AclFileSource, compileAclRules, covers, parseAclFile, type AclFileRules, type AclRule } from '@roost/auth';
+import { ClientPermissions, type ClientIdentity, type Logger } from '@roost/broker';
 
 const alice: ClientIdentity = { clientId: 'dev-1', username: 'alice', provider: 'password-file' };
 const anonymous: ClientIdentity = { clientId: 'anon-1', username: undefined, provider: 'anonymous' };
@@ -124,4 +128,67 @@ test('property: a granted subscription never delivers what no grant allows (subs
     }),
     { numRuns: 3000, seed: 11 },
   );
+});
+
+/** The old reading of a pattern: `%u` and `%c` levels replaced by the client's values; dropped when one cannot stand as a level. */
+function substituted(filter: string, identity: ClientIdentity): string | undefined {
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    if (levels[i] !== '%u' && levels[i] !== '%c') continue;
+    const value = levels[i] === '%u' ? identity.username : identity.clientId;
+    if (value === undefined || value === '' || /[+#/]/.test(value)) return undefined;
+    levels[i] = value;
+  }
+  return levels.join('/');
+}
+
+test('property: patterns decide as the file with %u and %c written out for the client (topics and filters)', () => {
+  const patternLevel = fc.constantFrom('a', '', '+', '%u', '%c', '$SYS', 'x%u');
+  const patternArb = fc
+    .tuple(fc.array(patternLevel, { minLength: 1, maxLength: 4 }), fc.boolean(), fc.constantFrom('read', 'write', 'readwrite', 'deny'))
+    .map(([levels, hash, access]) => ({ access, filter: [...levels, ...(hash ? ['#'] : [])].join('/') }) as AclRule);
+  const value = fc.constantFrom('a', 'alice', '', '#', '+', 'a/b', '%c', '$SYS');
+  const identityArb = fc.record({ clientId: value, username: fc.option(value, { nil: undefined }), provider: fc.constant('password-file') });
+  const nameLevel = fc.constantFrom('a', 'alice', '', '$SYS', '%c', 'x%u');
+  const topicOf = fc.array(nameLevel, { minLength: 1, maxLength: 4 }).map((levels) => levels.join('/'));
+  const filterOf = fc.tuple(fc.array(fc.oneof(nameLevel, fc.constant('+')), { minLength: 1, maxLength: 4 }), fc.boolean()).map(([levels, hash]) => [...levels, ...(hash ? ['#'] : [])].join('/'));
+  fc.assert(
+    fc.property(fc.array(patternArb, { maxLength: 5 }), identityArb, topicOf, filterOf, fc.constantFrom('read', 'write'), (patterns, identity, topic, filter, access) => {
+      const compiled = compileAclRules({ anonymous: [], users: new Map(), patterns }, identity);
+      const written = patterns.flatMap((rule) => {
+        const filter = substituted(rule.filter, identity);
+        return filter === undefined ? [] : [{ access: rule.access, filter }];
+      });
+      const literal = compileAclRules({ anonymous: [], users: new Map([['u', written]]), patterns: [] }, { ...identity, username: 'u' });
+      assert.equal(compiled.allowsTopic(access as 'read' | 'write', topic), naiveAllows(written, access as 'read' | 'write', topic));
+      assert.equal(compiled.allowsFilter(filter), literal.allowsFilter(filter));
+    }),
+    { numRuns: 3000, seed: 11 },
+  );
+});
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+
+test('a reloaded ACL file applies to a connected client\'s next PUBLISH and delivery, though the old decisions were cached', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'roost-acl-reload-'));
+  const path = join(dir, 'acl');
+  writeFileSync(path, 'user alice\ntopic readwrite a/#\n');
+  const source = new AclFileSource(path, quiet);
+  try {
+    const permissions = new ClientPermissions(alice, source);
+    assert.equal(permissions.canPublish('a/1'), true);
+    assert.equal(permissions.canPublish('a/1'), true);
+    assert.equal(permissions.canReceive('a/1'), true);
+    assert.equal(permissions.canPublish('b/1'), false);
+    const before = source.generation;
+    writeFileSync(path, 'user alice\ntopic readwrite b/#\n');
+    for (let waited = 0; source.generation === before && waited < 5000; waited += 20) await delay(20);
+    assert.notEqual(source.generation, before, 'the file was reloaded');
+    assert.equal(permissions.canPublish('a/1'), false);
+    assert.equal(permissions.canReceive('a/1'), false);
+    assert.equal(permissions.canPublish('b/1'), true);
+  } finally {
+    source.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
