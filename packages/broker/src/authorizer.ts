@@ -36,11 +36,24 @@ export interface RuleSource {
 
 /** A receive cache this large is dropped and started again, so a client reading many topics stays bounded. */
 const RECEIVE_CACHE_LIMIT = 4096;
+/**
+ * The publish cache is smaller: a device publishes to a few topics of its own, and the cache
+ * keeps its topic strings alive. A client writing to more topics than this pays a map insert
+ * besides the rule check, and drops the cache each time it fills.
+ */
+export const PUBLISH_CACHE_LIMIT = 64;
+/**
+ * Longer topics (up to 64 KiB each) are checked against the rules every time, not kept: with
+ * this bound a full publish cache holds at most ~32 KiB of topics, a receive cache ~2 MiB.
+ */
+export const CACHED_TOPIC_MAX_LENGTH = 256;
 
 /**
  * What one client may do, as the packet handlers ask it: publish, subscribe, receive. The rules
- * are compiled at CONNECT and again after their source reloads; receive decisions are cached per
- * topic, so a fan-out to many subscribers under an ACL costs a map lookup each.
+ * are compiled at CONNECT and again after their source reloads; publish and receive decisions
+ * are cached per topic, so a fan-out to many subscribers under an ACL costs a map lookup each,
+ * and so does each PUBLISH of a device to its usual topics (instead of its rules, 100 in a
+ * large file). A reload's new generation drops both caches with the old rules.
  */
 export class ClientPermissions {
   readonly identity: ClientIdentity;
@@ -49,6 +62,8 @@ export class ClientPermissions {
   private generation = 0;
   /** Made by the first delivery checked against rules: an empty Map costs ~190 bytes per client. */
   private receiveCache: Map<string, boolean> | undefined;
+  /** Made by the first PUBLISH checked against rules. */
+  private publishCache: Map<string, boolean> | undefined;
 
   /** Without a source every topic is allowed, except publishing to `$` topics. */
   constructor(identity: ClientIdentity, source?: RuleSource) {
@@ -61,7 +76,8 @@ export class ClientPermissions {
   canPublish(topic: string): boolean {
     if (topic.charCodeAt(0) === DOLLAR) return false;
     const rules = this.compiled();
-    return rules === undefined || rules.allowsTopic('write', topic);
+    if (rules === undefined) return true;
+    return decide((this.publishCache ??= new Map()), PUBLISH_CACHE_LIMIT, topic, rules, 'write');
   }
 
   /** A shared subscription is authorized on its inner filter. */
@@ -74,14 +90,7 @@ export class ClientPermissions {
   canReceive(topic: string): boolean {
     const rules = this.compiled();
     if (rules === undefined) return true;
-    const cache = (this.receiveCache ??= new Map());
-    let allowed = cache.get(topic);
-    if (allowed === undefined) {
-      allowed = rules.allowsTopic('read', topic);
-      if (cache.size >= RECEIVE_CACHE_LIMIT) cache.clear();
-      cache.set(topic, allowed);
-    }
-    return allowed;
+    return decide((this.receiveCache ??= new Map()), RECEIVE_CACHE_LIMIT, topic, rules, 'read');
   }
 
   /** The rules for the source's current generation: a reload applies to connected clients too. */
@@ -92,9 +101,22 @@ export class ClientPermissions {
       this.generation = source.generation;
       this.rules = source.compile(this.identity);
       this.receiveCache?.clear();
+      this.publishCache?.clear();
     }
     return this.rules;
   }
+}
+
+/** The cached decision for `topic`, or the rules' (then cached; a full cache is dropped first). */
+function decide(cache: Map<string, boolean>, limit: number, topic: string, rules: ClientRules, access: Access): boolean {
+  if (topic.length > CACHED_TOPIC_MAX_LENGTH) return rules.allowsTopic(access, topic);
+  let allowed = cache.get(topic);
+  if (allowed === undefined) {
+    allowed = rules.allowsTopic(access, topic);
+    if (cache.size >= limit) cache.clear();
+    cache.set(topic, allowed);
+  }
+  return allowed;
 }
 
 const DOLLAR = 0x24;
