@@ -407,22 +407,31 @@ export class Broker implements ConnectionHost, ClusterHost {
     // A member still routed here whose session has gone (handed over, ended): taken here the
     // message would be acknowledged and lost; declined, the dispatcher offers it elsewhere.
     if (!this.sessions.canTake(member)) return false;
-    // Issued before the session write the delivery causes, on the same Redis connection: a
-    // stored delivery always has its record (SharedDispatcher).
-    const recorded = this.recordOwner(group, message, member);
-    await Promise.all([this.deliverTo(member, delivery), this.keeper.flushed(), recorded]);
+    const claiming = this.claimOwner(group, message, member, options.exclude);
+    if (claiming) {
+      // Another member took this QoS 2 message first (two offers of it at once), or the member
+      // moved while it was claimed for it (its session left for another node): the message
+      // goes to the member on record, wherever its session is.
+      const owner = await claiming;
+      if (owner !== member || !this.sessions.canTake(member)) return this.cluster!.followOwner(group, filter, message, owner);
+    }
+    await Promise.all([this.deliverTo(member, delivery), this.keeper.flushed()]);
     return true;
   }
 
   /**
-   * Which member took a QoS 2 message, for a resend or a dispatch whose answer was lost
-   * (SharedDispatcher). A record that fails only lets such a copy reach another member, so it
-   * never fails the delivery.
+   * For a QoS 2 message in a cluster, the member it goes to: `member`, claimed in Redis before
+   * its session write (SharedDispatcher follows the claim for a resend or a dispatch whose
+   * answer was lost), or the member that claimed it first. A claim that fails only lets a
+   * later copy reach another member, so it never fails the delivery. `leaving`: a member
+   * handing the message back gives it up. Undefined when there is nothing to claim: the
+   * delivery then follows the pick in the same turn.
    */
-  private async recordOwner(group: string, message: Message, member: string): Promise<void> {
-    if (!this.cluster || message.qos !== 2 || message.id === undefined) return;
-    await this.cluster.ports.sharedOwners.record(group, message.id, member).catch((error: unknown) => {
-      this.log.debug({ err: error, group }, 'shared owner not recorded');
+  private claimOwner(group: string, message: Message, member: string, leaving: string | undefined): Promise<string> | undefined {
+    if (!this.cluster || message.qos !== 2 || message.id === undefined) return undefined;
+    return this.cluster.ports.sharedOwners.claim(group, message.id, member, leaving).catch((error: unknown) => {
+      this.log.debug({ err: error, group }, 'shared owner not claimed');
+      return member;
     });
   }
 

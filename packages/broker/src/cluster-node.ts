@@ -237,6 +237,11 @@ export class ClusterNode {
     return this.shared.dispatch(message, resend);
   }
 
+  /** A QoS 2 message another member claimed first goes to that member, wherever its session is (SharedDispatcher). */
+  followOwner(group: string, filter: string, message: Message, member: string): Promise<boolean> {
+    return this.shared.follow(group, filter, message, member);
+  }
+
   /** A member on this node left with `message` unreceived: another member of its group gets it (SharedDispatcher). */
   redispatchShared(origin: SharedOrigin, message: Message, leaving: string): Promise<boolean> {
     return this.shared.redispatch(origin, message, leaving);

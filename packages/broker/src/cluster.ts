@@ -170,7 +170,12 @@ export interface SessionDirectory {
  * it has, instead of reaching a second member (MQTT 5 4.8.2).
  */
 export interface SharedOwners {
-  record(group: string, messageId: string, member: string): Promise<void>;
+  /**
+   * Makes `member` the owner of the message unless another member is on record (one not
+   * `replacing`: a member handing its unreceived messages to the others gives them up).
+   * Resolves with the owner after the call: `member`, or the member that took it first.
+   */
+  claim(group: string, messageId: string, member: string, replacing?: string): Promise<string>;
   owner(group: string, messageId: string): Promise<string | undefined>;
 }
 

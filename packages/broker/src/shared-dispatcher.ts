@@ -141,10 +141,21 @@ export class SharedDispatcher {
    */
   private async toOwner(group: string, filter: string, message: Message, exclude?: string): Promise<boolean> {
     if (message.qos !== 2 || message.id === undefined) return false;
+    let member: string | undefined;
+    try {
+      member = await this.ports.sharedOwners.owner(group, message.id);
+    } catch (error) {
+      this.log.warn({ err: error, group }, 'a QoS 2 message could not reach the member that took it; any member may take it');
+      return false;
+    }
+    if (member === undefined || member === exclude) return false;
+    return this.follow(group, filter, message, member);
+  }
+
+  /** Sends a QoS 2 message to `member`, the one on record, as `toOwner` describes; false when it could not. */
+  async follow(group: string, filter: string, message: Message, member: string): Promise<boolean> {
     const started = Date.now();
     try {
-      const member = await this.ports.sharedOwners.owner(group, message.id);
-      if (member === undefined || member === exclude) return false;
       for (;;) {
         const holder = await this.ports.directory.holder(member);
         if (holder === undefined) return false;

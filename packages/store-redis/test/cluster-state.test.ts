@@ -395,11 +395,21 @@ describe('RedisSharedOwners', () => {
   test('remembers which member took a message, per group and message id', async () => {
     const owners = new RedisSharedOwners(control, freshPrefix());
     assert.equal(await owners.owner('g', 'id-1'), undefined);
-    await owners.record('g', 'id-1', 'member-a');
-    await owners.record('h', 'id-1', 'member-b');
+    assert.equal(await owners.claim('g', 'id-1', 'member-a'), 'member-a');
+    assert.equal(await owners.claim('h', 'id-1', 'member-b'), 'member-b');
     assert.equal(await owners.owner('g', 'id-1'), 'member-a');
     assert.equal(await owners.owner('h', 'id-1'), 'member-b');
     assert.equal(await owners.owner('g', 'id-2'), undefined);
+  });
+
+  test('[§4.8.2] a second claim of a message gets the first member; the owner itself, or one replacing it (a hand-back), takes it', async () => {
+    const owners = new RedisSharedOwners(control, freshPrefix());
+    assert.equal(await owners.claim('g', 'id-1', 'member-a'), 'member-a');
+    assert.equal(await owners.claim('g', 'id-1', 'member-b'), 'member-a', 'two offers at once end at the first member');
+    assert.equal(await owners.claim('g', 'id-1', 'member-a'), 'member-a');
+    assert.equal(await owners.claim('g', 'id-1', 'member-c', 'member-b'), 'member-a', 'replacing another member gives no claim');
+    assert.equal(await owners.claim('g', 'id-1', 'member-c', 'member-a'), 'member-c', 'the leaving member gives it up');
+    assert.equal(await owners.owner('g', 'id-1'), 'member-c');
   });
 });
 
