@@ -182,6 +182,8 @@ async function main(only: Set<string> | undefined): Promise<void> {
     const last = JSON.parse(readFileSync(new URL('docs/bench/results.json', root), 'utf8')) as { environment: Environment; results: Results };
     merged = { ...last.results, ...results };
     environment.partial = [...only].join(', ');
+    // The kept rows' brokers stay described: a rerun names only the processes it started.
+    environment.settings = { ...last.environment.settings, ...environment.settings };
     // Reruns accumulate: each --only run's rows and date stay named, and the full run's date.
     environment.fullRunDate = last.environment.fullRunDate ?? (last.environment.partial ? undefined : last.environment.date);
     environment.earlierReruns = [...(last.environment.earlierReruns ?? []), ...(last.environment.partial ? [`${last.environment.date}: ${last.environment.partial}`] : [])];
