@@ -41,7 +41,7 @@ export interface ClusterHandlers {
 export interface SharedDispatchOptions {
   /** Only a member connected now may take it (offline members would merely queue it). */
   onlineOnly?: boolean;
-  /** A local member handing the message back, which must not get it again. */
+  /** A member handing the message back, which must not get it again (and gives up its claim of a QoS 2 message). */
   exclude?: string;
   /** Only this member may take it: a QoS 2 resend going back to the member that took the first copy. */
   member?: string;

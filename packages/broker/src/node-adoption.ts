@@ -9,6 +9,7 @@ import type { Logger } from './options.ts';
 import type { Router } from './router.ts';
 import type { SessionKeeper } from './session-keeper.ts';
 import type { SessionRoutes } from './session-routes.ts';
+import { dropClaimedElsewhere } from './shared-claims.ts';
 import type { SharedHandBack } from './shared-hand-back.ts';
 import type { WillKeeper } from './will-keeper.ts';
 
@@ -66,6 +67,7 @@ export class NodeAdoption {
     // Read, not taken: if this node goes too before the will is due, the next reaper finds it
     // (publishing it deletes it; a reconnect overwrites or deletes it).
     const [session, will] = await Promise.all([keeper.load(clientId), wills.get(clientId)]);
+    if (session) await dropClaimedElsewhere(session, cluster.ports.sharedOwners);
     const now = Date.now();
     if (session) {
       session.disconnectedAt ??= now;

@@ -11,6 +11,7 @@ import { MovedSessions } from './moved-sessions.ts';
 import { NodeAdoption } from './node-adoption.ts';
 import type { Logger } from './options.ts';
 import { PendingDeliveries } from './pending-deliveries.ts';
+import { dropClaimedElsewhere } from './shared-claims.ts';
 import { SharedHandBack } from './shared-hand-back.ts';
 import type { Router } from './router.ts';
 import type { SessionKeeper } from './session-keeper.ts';
@@ -162,8 +163,10 @@ export class SessionLifecycle {
     const { clientId } = request;
     // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
     this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
+    const fromStore = !this.keeper.held.has(clientId);
     const claimed = await this.claimAndLoad(clientId, request.cleanStart);
     this.moved.forget(clientId);
+    if (fromStore && claimed.session && this.cluster) await dropClaimedElsewhere(claimed.session, this.cluster.ports.sharedOwners);
     const { epoch } = claimed;
     let { session } = claimed;
     // A session taken from another node is this node's now, connection or not.

@@ -121,7 +121,7 @@ export class SharedDispatcher {
           }
           const peer = await this.host.peer(nodeId);
           if (!peer) throw new PeerUnavailableError(nodeId, 'not alive in the node registry');
-          if (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly })) return true;
+          if (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly, ...(exclude ? { exclude } : {}) })) return true;
         } catch (error) {
           failed.add(nodeId);
           this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');

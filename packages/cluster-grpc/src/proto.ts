@@ -73,6 +73,7 @@ export interface WireSharedRequest {
   message: WireMessage | null;
   onlineOnly?: boolean;
   member?: string;
+  leaving?: string;
 }
 
 export interface WireSharedReply {

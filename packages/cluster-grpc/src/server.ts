@@ -149,6 +149,7 @@ export class ClusterServer {
     const delivered = await this.handlers.onSharedDispatch(request.group, request.filter, decodeMessage(request.message), {
       onlineOnly: request.onlineOnly === true,
       ...(request.member ? { member: request.member } : {}),
+      ...(request.leaving ? { exclude: request.leaving } : {}),
     });
     return { delivered };
   }
