@@ -165,7 +165,8 @@ export class Connection implements PacketSink, GatedConnection {
     }
     const responses = effects === 0 ? actions : actions.slice(effects);
     if (connecting || this.order.idle) this.run(responses);
-    else if (responses.length > 0) this.order.then(() => this.runHeld(responses));
+    // From the chain: a barrier among the responses holds its next steps (runFrom returns it).
+    else if (responses.length > 0) this.order.then(() => this.runFrom(responses, 0));
     if (!connecting && !this.closed) this.host.touched(this);
   }
 
@@ -256,11 +257,6 @@ export class Connection implements PacketSink, GatedConnection {
   run(actions: Action[]): void {
     const rest = this.runFrom(actions, 0);
     if (rest) this.order.awaitDurable(rest);
-  }
-
-  /** Responses run from the chain, whose next steps wait for a barrier among them. */
-  private runHeld(actions: Action[]): Promise<void> | undefined {
-    return this.runFrom(actions, 0);
   }
 
   private runFrom(actions: Action[], from: number): Promise<void> | undefined {
