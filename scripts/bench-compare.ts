@@ -5,6 +5,7 @@
 // and WebSocket fan-in: against Roost's plain fan-in). The TLS and WebSocket rows run on broker
 // processes started with those listeners, with a CA and server certificate made for the run;
 // the security rows on Roost and Mosquitto started with a password and an ACL file made for it.
+// The rows compared with Roost's own plain rows run as interleaved pairs (scripts/bench/pairs.ts).
 // `--only id,id` runs just those rows of the plan (Mosquitto's included, and the rows their
 // ratios are taken against) and merges them into the last run's docs/bench/results.json;
 // `--report-only` re-renders from it.
@@ -15,8 +16,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { runScenario, parseOptions, type BenchResult } from '../packages/bench/src/index.ts';
 import { writeAuthFiles, type AuthFiles } from './bench/auth-files.ts';
 import { startAedes, startAedesRedis, startAedesWs, startMosquitto, startMosquittoSecured, startMosquittoTls, startRoost, startRoostCluster, startRoostCluster3, startRoostEdge, startRoostSecured, type RunningBroker, type SecurityFiles, type ServerCertificate, type Transport } from './bench/brokers.ts';
+import { interleavedPairs, isPaired, type Sample } from './bench/pairs.ts';
 import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
-import { writeReport, type Environment, type Results } from './bench/report.ts';
+import { writeReport, type Environment, type Results, type RunResult } from './bench/report.ts';
 import { TestCa } from './lib/certs.ts';
 
 const root = new URL('..', import.meta.url);
@@ -79,7 +81,7 @@ function packageVersion(path: string): string {
 
 const FRESH_SETTLE_MS = 2_000;
 
-async function measure(run: PlannedRun, broker: RunningBroker, cert?: ServerCertificate, auth?: AuthFiles): Promise<BenchResult | { failed: string }> {
+async function measure(run: PlannedRun, broker: RunningBroker, cert?: ServerCertificate, auth?: AuthFiles): Promise<Sample> {
   try {
     return await runScenario(run.scenario as BenchResult['scenario'], parseOptions(argsFor(run, broker, cert, auth)));
   } catch (error) {
@@ -111,12 +113,33 @@ async function onOneProcess(name: string, start: () => Promise<RunningBroker>, r
   }
 }
 
+/** One sample of `run` on a broker process started for it alone. */
+async function sampleOn(name: string, start: () => Promise<RunningBroker>, run: PlannedRun, environment: Environment, cert?: ServerCertificate, auth?: AuthFiles): Promise<Sample> {
+  const broker = await started(name, start, environment);
+  if (!broker) return { failed: `${name} did not start` };
+  try {
+    return await measure(run, broker, cert, auth);
+  } finally {
+    await broker.stop();
+  }
+}
+
+const EDGE = (entry: BrokerEntry) => `${entry.name} (TLS/WebSocket rows)`;
+const SECURED = (entry: BrokerEntry) => `${entry.name} (password and ACL rows)`;
+
+/** A row against Roost's own plain row: pairs of samples, its process and the plain one's. */
+function pairedRun(run: PlannedRun, entry: BrokerEntry, environment: Environment, cert?: ServerCertificate, auth?: AuthFiles): Promise<RunResult> {
+  const plain = PLAN.find((r) => r.id === run.baseline)!;
+  const variant = run.secured ? () => sampleOn(SECURED(entry), () => entry.secured!(auth!), run, environment, undefined, auth) : () => sampleOn(EDGE(entry), () => entry.edge!.start(cert!), run, environment, cert);
+  return interleavedPairs(run, variant, () => sampleOn(entry.name, entry.start, plain, environment));
+}
+
 /** The runs whose rows `only` names, and those their ratios are taken against (same run). */
 function withBaselines(only: Set<string>): Set<string> {
   return new Set([...only, ...PLAN.filter((run) => only.has(run.id) && run.baseline).map((run) => run.baseline!)]);
 }
 
-function record(results: Results, run: PlannedRun, name: string, result: BenchResult | { failed: string }): void {
+function record(results: Results, run: PlannedRun, name: string, result: Sample | RunResult): void {
   process.stderr.write(`${run.id}: ${JSON.stringify(result)}\n`);
   (results[run.id] ??= {})[name] = result;
 }
@@ -164,10 +187,13 @@ async function main(only: Set<string> | undefined): Promise<void> {
         }
       }
       await onOneProcess(entry.name, entry.start, runs.filter((r) => !r.fresh && !r.transport && !r.secured), results, environment);
-      const edge = runs.filter((r) => r.transport);
-      if (entry.edge && cert) await onOneProcess(`${entry.name} (TLS/WebSocket rows)`, () => entry.edge!.start(cert), edge, results, environment, cert);
-      const secured = runs.filter((r) => r.secured);
-      if (entry.secured && auth) await onOneProcess(`${entry.name} (password and ACL rows)`, () => entry.secured!(auth), secured, results, environment, undefined, auth);
+      // Only the broker a row is compared with runs it in pairs (Roost); the others run it once.
+      const paired = (r: PlannedRun) => isPaired(r) && r.baselineBroker === entry.name;
+      const edge = runs.filter((r) => r.transport && !paired(r));
+      if (entry.edge && cert) await onOneProcess(EDGE(entry), () => entry.edge!.start(cert), edge, results, environment, cert);
+      const secured = runs.filter((r) => r.secured && !paired(r));
+      if (entry.secured && auth) await onOneProcess(SECURED(entry), () => entry.secured!(auth), secured, results, environment, undefined, auth);
+      for (const run of runs.filter(paired)) record(results, run, entry.name, await pairedRun(run, entry, environment, cert, auth));
     }
   } finally {
     ca?.remove();

@@ -26,7 +26,10 @@ export interface PlannedRun {
   better: Better;
   /** The run whose figure is the denominator (default this run's own). */
   baseline?: string;
-  /** The broker of that run whose figure is the denominator (default mosquitto). */
+  /**
+   * The broker of that run whose figure is the denominator (default mosquitto). Roost: the row
+   * runs in interleaved pairs with that run on Roost (scripts/bench/pairs.ts).
+   */
   baselineBroker?: string;
   /**
    * Every connection over TLS or WebSocket: run on the brokers that have such a listener, on
@@ -68,10 +71,10 @@ export const PLAN: PlannedRun[] = [
   { id: 'session', title: 'Session resume: reconnect and drain 5000 QoS 1 messages queued offline', scenario: 'session', args: ['--count', '5000'], brokers: 'all', metric: 'drain_ms', unit: 'ms', better: 'lower', columns: ['messages'] },
   // Issue #10: TLS and WebSocket, on broker processes with those listeners.
   { id: 'tls-connect', title: 'TLS connection set-up: 10000 TLS handshakes and CONNECTs (500 in flight), vs Mosquitto\'s TLS listener', scenario: 'idle', args: ['--count', '10000', '--window', '500', '--timeout', '180'], brokers: 'single', transport: 'tls', metric: 'connect_ms', unit: 'ms', better: 'lower', columns: ['rate', 'p50_ms', 'p99_ms'] },
-  { id: 'tls-fan-in', title: 'TLS fan-in QoS 0 (10 publishers -> 1 wildcard subscriber, every connection over TLS), vs Roost\'s plain fan-in', scenario: 'fan-in', args: [], brokers: 'single', transport: 'tls', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
-  { id: 'ws-fan-in', title: 'WebSocket fan-in QoS 0 (10 publishers -> 1 wildcard subscriber, every connection over ws), vs Roost\'s plain fan-in', scenario: 'fan-in', args: [], brokers: 'single', transport: 'ws', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'tls-fan-in', title: 'TLS fan-in QoS 0 (10 publishers -> 1 wildcard subscriber, every connection over TLS), vs Roost\'s plain fan-in', scenario: 'fan-in', args: [], brokers: 'single', transport: 'tls', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost', 'pair_ratio_min', 'pair_ratio_max', 'pairs'] },
+  { id: 'ws-fan-in', title: 'WebSocket fan-in QoS 0 (10 publishers -> 1 wildcard subscriber, every connection over ws), vs Roost\'s plain fan-in', scenario: 'fan-in', args: [], brokers: 'single', transport: 'ws', metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost', 'pair_ratio_min', 'pair_ratio_max', 'pairs'] },
   // Issue #11: authentication and ACLs, on broker processes with the run's password and ACL files.
-  { id: 'acl-fan-in', title: 'Fan-in QoS 0 with password login and an ACL of 100 rules (10 publishers -> 1 wildcard subscriber), vs Roost\'s fan-in without', scenario: 'fan-in', args: [], brokers: 'single', secured: true, metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
-  { id: 'acl-fan-out', title: 'Fan-out QoS 0 with password login and an ACL of 100 rules (1 publisher -> 100 subscribers), vs Roost\'s fan-out without', scenario: 'fan-out', args: [], brokers: 'single', secured: true, metric: 'rate', unit: 'deliveries/s', better: 'higher', baseline: 'fan-out', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost'] },
+  { id: 'acl-fan-in', title: 'Fan-in QoS 0 with password login and an ACL of 100 rules (10 publishers -> 1 wildcard subscriber), vs Roost\'s fan-in without', scenario: 'fan-in', args: [], brokers: 'single', secured: true, metric: 'rate', unit: 'msg/s', better: 'higher', baseline: 'fan-in', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost', 'pair_ratio_min', 'pair_ratio_max', 'pairs'] },
+  { id: 'acl-fan-out', title: 'Fan-out QoS 0 with password login and an ACL of 100 rules (1 publisher -> 100 subscribers), vs Roost\'s fan-out without', scenario: 'fan-out', args: [], brokers: 'single', secured: true, metric: 'rate', unit: 'deliveries/s', better: 'higher', baseline: 'fan-out', baselineBroker: 'roost', columns: ['p50_ms', 'p99_ms', 'lost', 'pair_ratio_min', 'pair_ratio_max', 'pairs'] },
   { id: 'auth-connect', title: 'Password-file logins: 10000 CONNECTs with user name and password (500 in flight; PBKDF2-SHA512 as mosquitto_passwd writes it), vs Mosquitto with the same file', scenario: 'idle', args: ['--count', '10000', '--window', '500'], brokers: 'single', secured: true, metric: 'connect_ms', unit: 'ms', better: 'lower', columns: ['rate', 'p50_ms', 'p99_ms'] },
 ];

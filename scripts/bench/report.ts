@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { PLAN, FLOOD_SECONDS, type PlannedRun } from './plan.ts';
 import { flatSection, whereMemoryGoes } from './memory-report.ts';
 import { issue11Targets } from './security-targets.ts';
-import { figure, fmt, issue10Targets, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
+import { againstPlainRoost, figure, fmt, issue10Targets, issue13Targets, issue4Targets, ratio, type TargetRow } from './targets.ts';
 
 export type RunResult = Record<string, unknown>;
 /** run id -> broker name -> result line (or {failed}). */
@@ -32,7 +32,9 @@ const BROKER_ORDER = ['mosquitto', 'roost', 'aedes', 'roost-cluster', 'aedes-red
 const COLORS: Record<string, string> = { mosquitto: '#6b7280', roost: '#d97706', aedes: '#2563eb', 'roost-cluster': '#b45309', 'aedes-redis': '#1e40af', 'roost-cluster-3': '#92400e' };
 
 function baselineOf(results: Results, run: PlannedRun): number | undefined {
-  return figure(results[run.baseline ?? run.id]?.[run.baselineBroker ?? 'mosquitto'], run.metric);
+  // A row run in pairs (scripts/bench/pairs.ts) is against the plain side of its median pair.
+  const paired = figure(results[run.id]?.[run.baselineBroker ?? 'mosquitto'], 'baseline_value');
+  return paired ?? figure(results[run.baseline ?? run.id]?.[run.baselineBroker ?? 'mosquitto'], run.metric);
 }
 
 /** `x Mosquitto`, `x Mosquitto qos1`, `x Roost fan-in`: what a row's ratios are against. */
@@ -74,7 +76,8 @@ function chart(results: Results, run: PlannedRun): string {
     return value === undefined ? [] : [{ name, value }];
   });
   // The baseline comes from another row: its bar goes first, named by that row.
-  if (run.baseline && base !== undefined) bars.unshift({ name: `${run.baselineBroker ?? 'mosquitto'} (${run.baseline})`, value: base });
+  const pairedBase = figure(results[run.id]?.[run.baselineBroker ?? 'mosquitto'], 'baseline_value') !== undefined;
+  if (run.baseline && base !== undefined) bars.unshift({ name: `${run.baselineBroker ?? 'mosquitto'} (${run.baseline}${pairedBase ? ', median pair' : ''})`, value: base });
   const width = 720;
   const labelWidth = 170;
   const barArea = width - labelWidth - 190;
@@ -109,9 +112,9 @@ function tlsAndWebSocket(results: Results): string[] {
   const ratio3 = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(3)}x`);
   const pct = (v: number | undefined) => (v === undefined ? '–' : `${Math.round(Math.abs(1 - v) * 100)}%`);
   const keeps = (id: string, broker: string) => ratio(get(id, broker, 'rate'), get('fan-in', broker, 'rate'));
-  const tlsRoost = keeps('tls-fan-in', 'roost');
+  const tlsRoost = againstPlainRoost(results, 'tls-fan-in', 'fan-in', 'msg/s').value;
   const tlsMosquitto = keeps('tls-fan-in', 'mosquitto');
-  const wsRoost = keeps('ws-fan-in', 'roost');
+  const wsRoost = againstPlainRoost(results, 'ws-fan-in', 'fan-in', 'msg/s').value;
   const wsAedes = keeps('ws-fan-in', 'aedes');
   return [
     '### TLS and WebSocket',
@@ -121,8 +124,16 @@ function tlsAndWebSocket(results: Results): string[] {
     `- **TLS set-up is bound by the handshakes on two cores.** Each broker and the load generator do public-key work for every connection (ECDHE and an ECDSA signature on the broker, verification in the client), so set-up runs at ${rate(get('tls-connect', 'roost', 'rate'))} connections/s for Roost and ${rate(get('tls-connect', 'mosquitto', 'rate'))}/s for Mosquitto, against ${rate(get('idle', 'roost', 'rate'))}/s and ${rate(get('idle', 'mosquitto', 'rate'))}/s over plain TCP. Roost\'s handshake is Node\'s OpenSSL plus a JavaScript TLSSocket per connection; that per-connection work on top of OpenSSL, against Mosquitto\'s C loop, is where a gap to Mosquitto would come from (not profiled). The bench client shares the same two cores and is the same for both brokers. Session resumption would shorten handshakes, but the bench opens fresh connections on purpose.`,
     `- **TLS once connections are up:** Roost over TLS keeps ${ratio3(tlsRoost)} of its plain fan-in (${pct(tlsRoost)} ${tlsRoost !== undefined && tlsRoost > 1 ? 'above' : 'below'}), Mosquitto ${fmtRatio(tlsMosquitto)} of its own.${tlsRoost !== undefined && tlsRoost < 0.9 && tlsRoost >= 0.85 ? ` That misses the 0.9x target by ${((1 - tlsRoost / 0.9) * 100).toFixed(1)}%, less than a rerun moves it on this machine; what TLS adds per message is the record encryption and a TLSSocket between the TCP socket and the connection, in both directions (not profiled further).` : ''}${tlsRoost !== undefined && tlsMosquitto !== undefined && tlsRoost > tlsMosquitto ? ' Encryption is a small part of Roost\'s cost per message, next to routing in JavaScript; on Mosquitto\'s cheaper plain path it weighs more.' : ''}`,
     `- **WebSocket:** Roost over ws keeps ${fmtRatio(wsRoost)} of its plain fan-in, Aedes over ws ${fmtRatio(wsAedes)} of its own. Framing costs Roost less than the rest of the message path, which is the same on both${wsRoost !== undefined && wsRoost > 1 ? '; a ratio above 1.00x is within this machine\'s run-to-run variation, not an advantage' : ''}.`,
-    '- One run each; repeat before reading more than about 5% into a ratio (`npm run bench:compare -- --only tls-connect,tls-fan-in,ws-fan-in` reruns these rows and the plain fan-in they are compared with).',
+    `- ${pairedNote(results, ['tls-fan-in', 'ws-fan-in'])} Mosquitto's and Aedes' ratios are one run each; repeat before reading more than about 5% into them (\`npm run bench:compare -- --only tls-connect,tls-fan-in,ws-fan-in\` reruns these rows and the plain fan-in they are compared with).`,
   ];
+}
+
+/** How the rows against Roost's own plain rows were measured (scripts/bench/pairs.ts), and what the pairs cost. */
+function pairedNote(results: Results, ids: string[]): string {
+  const rows = ids.flatMap((id) => (figure(results[id]?.roost, 'ratio_median') === undefined ? [] : [{ id, row: results[id]!.roost! }]));
+  if (rows.length === 0) return `Roost's ratios against its plain rows (${ids.join(', ')}) are one run of each side.`;
+  const seconds = rows.map(({ id, row }) => `${id} ${fmt(row.pairs_s)} s`).join(', ');
+  return `Roost's ratios against its own plain rows (${rows.map((r) => r.id).join(', ')}) are the median of interleaved pairs: each pair one run of the row and one of the plain row, each on a broker process started for it, the side going first alternating from pair to pair; the spread of the pair ratios (min-max) and their count are in the table. The pairs took ${seconds} of this run (scripts/bench/pairs.ts).`;
 }
 
 function notes(results: Results): string[] {
@@ -130,6 +141,9 @@ function notes(results: Results): string[] {
   for (const run of PLAN) {
     if (run.reuse) continue;
     for (const [broker, result] of Object.entries(results[run.id] ?? {})) {
+      for (const [i, pair] of ((result.pair_samples ?? []) as Array<{ failed?: string }>).entries()) {
+        if (pair.failed) lines.push(`- ${run.id} on ${broker}, pair ${i + 1} not counted: ${pair.failed}`);
+      }
       if (typeof result.failed === 'string') lines.push(`- ${run.id} on ${broker} failed: ${result.failed}`);
       else if (Number(result.lost ?? 0) > 0 || Number(result.errors) > 0 || Number(result.missing ?? 0) > 0) {
         lines.push(`- ${run.id} on ${broker}: ${fmt(result.errors)} errors, ${fmt(result.lost ?? result.missing ?? 0)} messages not delivered${Array.isArray(result.error_samples) ? ` (${(result.error_samples as string[]).join('; ')})` : ''}`);
@@ -190,6 +204,8 @@ export function writeReport(root: URL, env: Environment, results: Results): void
     '## Targets of issue #11 (password file and ACL)',
     '',
     'On Roost and Mosquitto processes started with the run\'s password file (written by `mosquitto_passwd -b`: PBKDF2-SHA512, 101 iterations) and ACL file (100 rules: user sections, a deny inside what the bench user reads, 22 `pattern` lines with `%u` and `%c`; scripts/bench/auth-files.ts); every bench client logs in as the bench user. What the figures come from: docs/security.md, Cost.',
+    '',
+    pairedNote(results, ['acl-fan-in', 'acl-fan-out']),
     '',
     ...targetRows(issue11Targets(results)),
     '',
