@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { createBroker, defaultLimits, type AuthProvider, type Broker } from '@roost/broker';
-import { JwtProvider, type JwtOptions } from '@roost/auth';
+import { JwtProvider, type JwtOptions } from '@roost/auth/jwt';
 import { ReasonCode } from '@roost/protocol';
 import { RecordingLogger } from '../helpers/listeners.ts';
 import { connectWithInbox, end } from '../helpers/clients.ts';

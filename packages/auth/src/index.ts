@@ -6,8 +6,7 @@ export { parseAclFile, type AclAccess, type AclRule, type AclFileRules } from '.
 export { compileAclRules, covers } from './acl-rules.ts';
 export { compileRuleList } from './acl-rules.ts';
 export { parseAclClaim } from './acl-claim.ts';
-export { JwtProvider, type JwtOptions } from './jwt-provider.ts';
-export { parseJwksFile, parseJwtKeyFile, JWT_ALGORITHMS, type JwtAlgorithm, type JwtKey } from './jwt-key.ts';
+// JWT verification is '@roost/auth/jwt' (src/jwt.ts), imported only where JWT is configured.
 export { HttpAuthProvider, type HttpAuthOptions } from './http-provider.ts';
 export { CertificateIdentityProvider, type CertificateIdentity } from './certificate-identity.ts';
 export { RedisAuthStore, parseAclLines, parseAuthChange, type AuthChange } from './redis-auth-store.ts';

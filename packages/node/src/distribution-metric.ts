@@ -1,7 +1,7 @@
 // A Prometheus histogram whose buckets live in a plain Distribution (see @roost/broker): what
 // measures it never calls prom-client, and the scrape reads the counts as they are. prom-client
 // has no way to set a histogram's buckets, so this one answers its registry's reads itself.
-import { Histogram, type Registry } from 'prom-client';
+import { Histogram, type Registry } from './prom-client.ts';
 import type { Distribution } from '@roost/broker';
 
 type Snapshot = Awaited<ReturnType<Histogram['get']>>;

@@ -1,6 +1,6 @@
 // Prometheus metrics for /metrics. Every value is read from the broker's and transport's
 // own counters when scraped, so the message path never touches prom-client.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-client.ts';
 import { DROP_REASONS, LIMIT_NAMES, type Broker, type Distribution } from '@roost/broker';
 import type { TransportStats } from '@roost/cluster-grpc';
 import { distributionHistogram } from './distribution-metric.ts';
@@ -30,7 +30,7 @@ const GAUGES_NAMED_LIKE_COUNTERS = ['roost_nodejs_active_handles_total', 'roost_
 
 export function createMetrics(sources: MetricSources): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'roost_' });
+  collectDefaultMetrics(registry, 'roost_');
   for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
   const { broker } = sources;
   const stats = broker.stats;
@@ -54,6 +54,13 @@ export function createMetrics(sources: MetricSources): Registry {
       },
     });
 
+  // The process CPU counters prom-client's default metrics would have (prom-client.ts).
+  counter('roost_process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', () => process.cpuUsage().user / 1e6);
+  counter('roost_process_cpu_system_seconds_total', 'Total system CPU time spent in seconds.', () => process.cpuUsage().system / 1e6);
+  counter('roost_process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  });
   gauge('roost_ready', '1 once the node serves MQTT (and has joined the cluster)', () => (sources.ready() ? 1 : 0));
   gauge('roost_clients_connected', 'clients connected to this node', () => broker.clientCount);
   gauge('roost_subscriptions', 'subscriptions of sessions held by this node', () => broker.router.subscriptionCount);

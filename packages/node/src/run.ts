@@ -10,7 +10,7 @@ import { createHttpServer } from './http-server.ts';
 import { listenerSpecs } from './listeners.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import type { Registry } from 'prom-client';
+import type { Registry } from './prom-client.ts';
 
 export interface RunningNode {
   mqttPort: number;
