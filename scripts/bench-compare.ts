@@ -16,7 +16,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { runScenario, parseOptions, type BenchResult } from '../packages/bench/src/index.ts';
 import { writeAuthFiles, type AuthFiles } from './bench/auth-files.ts';
 import { startAedes, startAedesRedis, startAedesWs, startMosquitto, startMosquittoSecured, startMosquittoTls, startRoost, startRoostCluster, startRoostCluster3, startRoostEdge, startRoostSecured, type RunningBroker, type SecurityFiles, type ServerCertificate, type Transport } from './bench/brokers.ts';
-import { interleavedPairs, isPaired, type Sample } from './bench/pairs.ts';
+import { cpuSeconds, interleavedPairs, isPaired, withBrokerCpu, type Sample } from './bench/pairs.ts';
 import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
 import { writeReport, type Environment, type Results, type RunResult } from './bench/report.ts';
 import { TestCa } from './lib/certs.ts';
@@ -118,7 +118,9 @@ async function sampleOn(name: string, start: () => Promise<RunningBroker>, run: 
   const broker = await started(name, start, environment);
   if (!broker) return { failed: `${name} did not start` };
   try {
-    return await measure(run, broker, cert, auth);
+    const cpuBefore = cpuSeconds(broker.pid);
+    const sample = await measure(run, broker, cert, auth);
+    return withBrokerCpu(sample, cpuSeconds(broker.pid) - cpuBefore);
   } finally {
     await broker.stop();
   }

@@ -43,7 +43,9 @@ export function againstPlainRoost(results: Results, id: string, plain: string, u
     return { value: ratio(rate, base), show: (v) => `${x3(v)} (${fmt(rate)} vs ${fmt(base)} ${unit}, one run each)` };
   }
   const spread = `${x3(figure(row, 'pair_ratio_min')!)}-${x3(figure(row, 'pair_ratio_max')!)}`;
-  return { value: median, show: (v) => `${x3(v)}, median of ${fmt(row!.pairs)} interleaved pairs (${spread}; ${fmt(rate)} vs ${fmt(row!.baseline_value)} ${unit} in the median pair)` };
+  const cpu = figure(row, 'cpu_ratio_median');
+  const cpuText = cpu === undefined ? '' : `; broker CPU per delivery ${x3(cpu)} (${x3(figure(row, 'cpu_ratio_min')!)}-${x3(figure(row, 'cpu_ratio_max')!)})`;
+  return { value: median, show: (v) => `${x3(v)}, median of ${fmt(row!.pairs)} interleaved pairs (${spread}; ${fmt(rate)} vs ${fmt(row!.baseline_value)} ${unit} in the median pair${cpuText})` };
 }
 const MiB = 2 ** 20;
 
