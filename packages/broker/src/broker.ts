@@ -407,7 +407,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     // A member still routed here whose session has gone (handed over, ended): taken here the
     // message would be acknowledged and lost; declined, the dispatcher offers it elsewhere.
     if (!this.sessions.canTake(member)) return false;
-    const claiming = this.claimOwner(group, message, member, options.exclude);
+    const claiming = this.claimOwner(group, message, member, options);
     if (claiming) {
       // Another member took this QoS 2 message first (two offers of it at once), or the member
       // moved while it was claimed for it (its session left for another node): the message
@@ -423,13 +423,14 @@ export class Broker implements ConnectionHost, ClusterHost {
    * For a QoS 2 message in a cluster, the member it goes to: `member`, claimed in Redis before
    * its session write (SharedDispatcher follows the claim for a resend or a dispatch whose
    * answer was lost), or the member that claimed it first. A claim that fails only lets a
-   * later copy reach another member, so it never fails the delivery. `leaving`: a member
+   * later copy reach another member, so it never fails the delivery. `exclude`: a member
    * handing the message back gives it up. Undefined when there is nothing to claim: the
    * delivery then follows the pick in the same turn.
    */
-  private claimOwner(group: string, message: Message, member: string, leaving: string | undefined): Promise<string> | undefined {
+  private claimOwner(group: string, message: Message, member: string, { exclude, excludeEpoch }: SharedDispatchOptions): Promise<string> | undefined {
     if (!this.cluster || message.qos !== 2 || message.id === undefined) return undefined;
-    return this.cluster.ports.sharedOwners.claim(group, message.id, member, leaving).catch((error: unknown) => {
+    const leaving = exclude === undefined ? undefined : { member: exclude, epoch: excludeEpoch ?? 0 };
+    return this.cluster.ports.sharedOwners.claim(group, message.id, { member, epoch: this.sessions.epochOf(member) }, leaving).catch((error: unknown) => {
       this.log.debug({ err: error, group }, 'shared owner not claimed');
       return member;
     });

@@ -7,6 +7,7 @@ import type {
   Peer,
   RouteStore,
   SessionDirectory,
+  SharedHolder,
   SharedOwners,
   WillStore,
 } from './cluster.ts';
@@ -243,7 +244,7 @@ export class ClusterNode {
   }
 
   /** A member on this node left with `message` unreceived: another member of its group gets it (SharedDispatcher). */
-  redispatchShared(origin: SharedOrigin, message: Message, leaving: string): Promise<boolean> {
+  redispatchShared(origin: SharedOrigin, message: Message, leaving: SharedHolder): Promise<boolean> {
     return this.shared.redispatch(origin, message, leaving);
   }
 

@@ -43,6 +43,8 @@ export interface SharedDispatchOptions {
   onlineOnly?: boolean;
   /** A member handing the message back, which must not get it again (and gives up its claim of a QoS 2 message). */
   exclude?: string;
+  /** The directory epoch under which the node handing it back holds `exclude`. */
+  excludeEpoch?: number;
   /** Only this member may take it: a QoS 2 resend going back to the member that took the first copy. */
   member?: string;
 }
@@ -169,13 +171,28 @@ export interface SessionDirectory {
  * publisher's resend after a failure goes back to that member, whose session skips a copy
  * it has, instead of reaching a second member (MQTT 5 4.8.2).
  */
+/** A member of a shared group as one node holds it: its client id and that node's directory epoch for it. */
+export interface SharedHolder {
+  member: string;
+  epoch: number;
+}
+
 export interface SharedOwners {
   /**
-   * Makes `member` the owner of the message unless another member is on record (one not
-   * `replacing`: a member handing its unreceived messages to the others gives them up).
-   * Resolves with the owner after the call: `member`, or the member that took it first.
+   * Makes `taker` the owner of the message unless another member is on record (one not
+   * `replacing`: a member handing its unreceived messages to the others gives them up, but
+   * only from a node holding it under the epoch on record or a newer one: a node that lost
+   * the member's session to another node cannot give away what that node kept, see `keep`).
+   * Resolves with the owner after the call: the taker, or the member that took it first.
    */
-  claim(group: string, messageId: string, member: string, replacing?: string): Promise<string>;
+  claim(group: string, messageId: string, taker: SharedHolder, replacing?: SharedHolder): Promise<string>;
+  /**
+   * A node took on the member's session from the store, with the message queued: the message
+   * stays the member's (recorded under `holder.epoch`, so an older holder's hand-back still
+   * under way cannot give it to another member) unless another member is on record.
+   * Resolves with the owner after the call.
+   */
+  keep(group: string, messageId: string, holder: SharedHolder): Promise<string>;
   owner(group: string, messageId: string): Promise<string | undefined>;
 }
 

@@ -67,7 +67,7 @@ export class NodeAdoption {
     // Read, not taken: if this node goes too before the will is due, the next reaper finds it
     // (publishing it deletes it; a reconnect overwrites or deletes it).
     const [session, will] = await Promise.all([keeper.load(clientId), wills.get(clientId)]);
-    if (session) await dropClaimedElsewhere(session, cluster.ports.sharedOwners);
+    if (session) await dropClaimedElsewhere(session, cluster.ports.sharedOwners, epoch);
     const now = Date.now();
     if (session) {
       session.disconnectedAt ??= now;

@@ -11,6 +11,8 @@ export class SessionKeeper {
   readonly held = new Map<string, Session>();
   /** Sessions the store has a record of (read from it or written to it by this node). */
   private readonly stored = new WeakSet<Session>();
+  /** Sessions let go of for another node to hold (`release`). */
+  private readonly letGo = new WeakSet<Session>();
   private readonly store: SessionStore;
   private readonly log: Logger;
   private dirty = new Set<Session>();
@@ -96,9 +98,17 @@ export class SessionKeeper {
   /** Lets go of a session another node now holds, without deleting it from the store. */
   release(clientId: string): Session | undefined {
     const session = this.held.get(clientId);
-    if (session) this.dirty.delete(session);
+    if (session) {
+      this.dirty.delete(session);
+      this.letGo.add(session);
+    }
     this.held.delete(clientId);
     return session;
+  }
+
+  /** True once `release` let go of this session: another node holds it now. */
+  released(session: Session): boolean {
+    return this.letGo.has(session);
   }
 
   /** Writes a session now (takeover hands it over through the store). */

@@ -88,7 +88,8 @@ export class SessionLifecycle {
     this.host = host;
     this.wills = new WillKeeper((message) => host.publishWill(message));
     const dispatchLocal = (group: string, filter: string, message: Message, options?: SharedDispatchOptions) => host.onSharedDispatch(group, filter, message, options);
-    this.handBack = new SharedHandBack({ keeper: parts.keeper, cluster: parts.cluster, stats: parts.stats, log: parts.log, dispatchLocal });
+    const epochOf = (clientId: string) => this.epochOf(clientId);
+    this.handBack = new SharedHandBack({ keeper: parts.keeper, cluster: parts.cluster, stats: parts.stats, log: parts.log, dispatchLocal, epochOf });
     this.routes = new SessionRoutes(parts.router, parts.cluster, parts.keeper, this.connections);
     if (parts.cluster) {
       this.adoption = new NodeAdoption({
@@ -166,7 +167,7 @@ export class SessionLifecycle {
     const fromStore = !this.keeper.held.has(clientId);
     const claimed = await this.claimAndLoad(clientId, request.cleanStart);
     this.moved.forget(clientId);
-    if (fromStore && claimed.session && this.cluster) await dropClaimedElsewhere(claimed.session, this.cluster.ports.sharedOwners);
+    if (fromStore && claimed.session && this.cluster) await dropClaimedElsewhere(claimed.session, this.cluster.ports.sharedOwners, claimed.epoch ?? 0);
     const { epoch } = claimed;
     let { session } = claimed;
     // A session taken from another node is this node's now, connection or not.
@@ -321,6 +322,11 @@ export class SessionLifecycle {
     return this.turns.run(clientId, task, (error) => {
       throw error;
     }).then(() => found);
+  }
+
+  /** The directory epoch under which this node holds the client (cluster mode); 0 when none is known. */
+  epochOf(clientId: string): number {
+    return this.epochs.get(clientId) ?? 0;
   }
 
   unsubscribe(clientId: string, filter: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { PeerUnavailableError, type Message } from '@roost/protocol';
 import type { SharedOrigin } from '@roost/session';
-import type { ClusterTransport, Peer, SessionDirectory, SharedDispatchOptions, SharedOwners } from './cluster.ts';
+import type { ClusterTransport, Peer, SessionDirectory, SharedDispatchOptions, SharedHolder, SharedOwners } from './cluster.ts';
 import type { Logger } from './options.ts';
 import type { RouteReplica } from './route-replica.ts';
 import { SharedNodeChooser, type SharedStrategy } from './shared-strategy.ts';
@@ -73,12 +73,18 @@ export class SharedDispatcher {
   }
 
   /** A member on this node left with `message` unreceived: another member of its group, on any node; false when none took it. */
-  async redispatch(origin: SharedOrigin, message: Message, leaving: string): Promise<boolean> {
-    let order: string[] | undefined;
-    this.replica.sharedGroups(message.topic, (group, filter, nodes) => {
-      if (group === origin.group && filter === origin.filter) order = this.chooser.order(group, filter, nodes, message);
+  async redispatch(origin: SharedOrigin, message: Message, leaving: SharedHolder): Promise<boolean> {
+    const order = this.orderOf(origin.group, origin.filter, message);
+    return order.length > 0 ? this.dispatchToGroup(origin.group, origin.filter, order, message, leaving) : false;
+  }
+
+  /** The nodes routed for the group now, in the order the strategy offers them the message. */
+  private orderOf(group: string, filter: string, message: Message): string[] {
+    let order: string[] = [];
+    this.replica.sharedGroups(message.topic, (name, inner, nodes) => {
+      if (name === group && inner === filter) order = this.chooser.order(group, filter, nodes, message);
     });
-    return order ? this.dispatchToGroup(origin.group, origin.filter, order, message, leaving) : false;
+    return order;
   }
 
   /**
@@ -89,43 +95,40 @@ export class SharedDispatcher {
    * timeout while a dead peer is not yet reaped); a QoS 2 message it may have taken goes to
    * the member on record, if any.
    */
-  private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, exclude?: string): Promise<boolean> {
+  private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, leaving?: SharedHolder): Promise<boolean> {
     const failed = new Set<string>();
-    if (await this.offer(group, filter, nodes, message, failed, exclude)) return true;
+    if (await this.offer(group, filter, nodes, message, failed, leaving)) return true;
     // No member anywhere, QoS 0 (at most once), or a member handing it back (it stays in
     // that member's session): nothing waits for it.
-    if (failed.size === 0 || message.qos === 0 || exclude !== undefined) return false;
+    if (failed.size === 0 || message.qos === 0 || leaving !== undefined) return false;
     // Members may be on nodes that died: once those are reaped (their sessions adopted or
     // reconnected elsewhere) the group is offered the message again; the publisher is
     // refused rather than acknowledged if it still finds no member.
     await Promise.all([...failed].map((nodeId) => this.replica.gone(nodeId, REAP_WAIT_MS)));
     const again = new Set<string>();
-    let order: string[] = [];
-    this.replica.sharedGroups(message.topic, (name, inner, holders) => {
-      if (name === group && inner === filter) order = this.chooser.order(group, filter, holders, message);
-    });
-    if (await this.offer(group, filter, order, message, again, exclude)) return true;
+    if (await this.offer(group, filter, this.orderOf(group, filter, message), message, again, leaving)) return true;
     if (again.size === 0) return false;
     throw new PeerUnavailableError([...again].join(','), `no member of shared group ${group} could be reached`);
   }
 
   /** One offer round trip over `nodes`; the nodes whose call failed are added to `failed`. */
-  private async offer(group: string, filter: string, nodes: string[], message: Message, failed: Set<string>, exclude?: string): Promise<boolean> {
+  private async offer(group: string, filter: string, nodes: string[], message: Message, failed: Set<string>, leaving?: SharedHolder): Promise<boolean> {
+    const handing = leaving ? { exclude: leaving.member, excludeEpoch: leaving.epoch } : {};
     for (const onlineOnly of [true, false]) {
       for (const nodeId of nodes) {
         if (failed.has(nodeId)) continue;
         try {
           if (nodeId === this.self) {
-            if (await this.host.dispatchHere(group, filter, message, { onlineOnly, exclude })) return true;
+            if (await this.host.dispatchHere(group, filter, message, { onlineOnly, ...handing })) return true;
             continue;
           }
           const peer = await this.host.peer(nodeId);
           if (!peer) throw new PeerUnavailableError(nodeId, 'not alive in the node registry');
-          if (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly, ...(exclude ? { exclude } : {}) })) return true;
+          if (await this.ports.transport.dispatchShared(peer, group, filter, message, { onlineOnly, ...handing })) return true;
         } catch (error) {
           failed.add(nodeId);
           this.log.warn({ err: error, peer: nodeId, group }, 'shared dispatch failed; trying the next node');
-          if (await this.toOwner(group, filter, message, exclude)) return true;
+          if (await this.toOwner(group, filter, message, leaving?.member)) return true;
         }
       }
     }

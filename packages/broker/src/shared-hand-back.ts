@@ -15,6 +15,8 @@ export interface HandBackParts {
   stats: BrokerStats;
   log: Logger;
   dispatchLocal: LocalSharedDispatch;
+  /** The directory epoch under which this node holds the client (cluster mode); 0 when none is known. */
+  epochOf: (clientId: string) => number;
 }
 
 /**
@@ -61,9 +63,15 @@ export class SharedHandBack {
     if (unreceived.length === 0) return;
     const { keeper, stats, log } = this.parts;
     let taken = 0;
+    let stopped = false;
     for (const delivery of unreceived) {
-      // The member is back, here or (handing over) elsewhere: it gets the rest itself.
-      if (session.disconnectedAt === undefined || this.handingOver.has(session.clientId)) break;
+      // The member is back, here or (handing over) elsewhere: it gets the rest itself. Once
+      // its session has left this node (a takeover that could not wait for this hand-back
+      // saved it with the rest still queued), what is left is that node's to deliver.
+      if (session.disconnectedAt === undefined || this.handingOver.has(session.clientId) || keeper.released(session)) {
+        stopped = keeper.released(session);
+        break;
+      }
       try {
         if (!(await this.redispatch(delivery, session.clientId))) continue;
         // Forgotten at once, not after the loop: a takeover that stops waiting for this
@@ -75,15 +83,18 @@ export class SharedHandBack {
         log.warn({ err: error, clientId: session.clientId }, 'handing a shared message back failed; it stays queued');
       }
     }
+    if (stopped) log.info({ clientId: session.clientId, messages: taken }, 'shared hand-back stopped: the session left this node');
     if (taken === 0) return;
     stats.sharedHandedBack += taken;
-    log.info({ clientId: session.clientId, messages: taken }, 'shared messages handed to other members');
+    if (!stopped) log.info({ clientId: session.clientId, messages: taken }, 'shared messages handed to other members');
   }
 
   private redispatch(delivery: Delivery, leaving: string): Promise<boolean> {
     const { group, filter } = delivery.shared!;
-    const { cluster, dispatchLocal } = this.parts;
-    if (cluster) return cluster.redispatchShared(delivery.shared!, delivery.message, leaving);
+    const { cluster, dispatchLocal, epochOf } = this.parts;
+    // With this node's epoch for the member: a node that took its session on since keeps
+    // what it queues (SharedOwners.keep), and this offer cannot give that to another member.
+    if (cluster) return cluster.redispatchShared(delivery.shared!, delivery.message, { member: leaving, epoch: epochOf(leaving) });
     return dispatchLocal(group, filter, delivery.message, { exclude: leaving });
   }
 }

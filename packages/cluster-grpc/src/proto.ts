@@ -74,6 +74,7 @@ export interface WireSharedRequest {
   onlineOnly?: boolean;
   member?: string;
   leaving?: string;
+  leavingEpoch?: number;
 }
 
 export interface WireSharedReply {

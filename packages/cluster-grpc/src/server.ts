@@ -149,7 +149,7 @@ export class ClusterServer {
     const delivered = await this.handlers.onSharedDispatch(request.group, request.filter, decodeMessage(request.message), {
       onlineOnly: request.onlineOnly === true,
       ...(request.member ? { member: request.member } : {}),
-      ...(request.leaving ? { exclude: request.leaving } : {}),
+      ...(request.leaving ? { exclude: request.leaving, excludeEpoch: request.leavingEpoch ?? 0 } : {}),
     });
     return { delivered };
   }

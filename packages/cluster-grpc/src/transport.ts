@@ -97,7 +97,7 @@ export class GrpcClusterTransport implements ClusterTransport {
   }
 
   async dispatchShared(peer: Peer, group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {
-    const request = { group, filter, message: encodeMessage(message), onlineOnly: options.onlineOnly === true, member: options.member ?? '', leaving: options.exclude ?? '' };
+    const request = { group, filter, message: encodeMessage(message), onlineOnly: options.onlineOnly === true, member: options.member ?? '', leaving: options.exclude ?? '', leavingEpoch: options.excludeEpoch ?? 0 };
     const reply = await this.call(peer, clusterService.DispatchShared, request);
     return reply.delivered;
   }

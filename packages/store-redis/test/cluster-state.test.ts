@@ -392,11 +392,13 @@ describe('RedisSessionDirectory', () => {
 });
 
 describe('RedisSharedOwners', () => {
+  const at = (member: string, epoch = 1) => ({ member, epoch });
+
   test('remembers which member took a message, per group and message id', async () => {
     const owners = new RedisSharedOwners(control, freshPrefix());
     assert.equal(await owners.owner('g', 'id-1'), undefined);
-    assert.equal(await owners.claim('g', 'id-1', 'member-a'), 'member-a');
-    assert.equal(await owners.claim('h', 'id-1', 'member-b'), 'member-b');
+    assert.equal(await owners.claim('g', 'id-1', at('member-a')), 'member-a');
+    assert.equal(await owners.claim('h', 'id-1', at('member-b')), 'member-b');
     assert.equal(await owners.owner('g', 'id-1'), 'member-a');
     assert.equal(await owners.owner('h', 'id-1'), 'member-b');
     assert.equal(await owners.owner('g', 'id-2'), undefined);
@@ -404,12 +406,32 @@ describe('RedisSharedOwners', () => {
 
   test('[§4.8.2] a second claim of a message gets the first member; the owner itself, or one replacing it (a hand-back), takes it', async () => {
     const owners = new RedisSharedOwners(control, freshPrefix());
-    assert.equal(await owners.claim('g', 'id-1', 'member-a'), 'member-a');
-    assert.equal(await owners.claim('g', 'id-1', 'member-b'), 'member-a', 'two offers at once end at the first member');
-    assert.equal(await owners.claim('g', 'id-1', 'member-a'), 'member-a');
-    assert.equal(await owners.claim('g', 'id-1', 'member-c', 'member-b'), 'member-a', 'replacing another member gives no claim');
-    assert.equal(await owners.claim('g', 'id-1', 'member-c', 'member-a'), 'member-c', 'the leaving member gives it up');
+    assert.equal(await owners.claim('g', 'id-1', at('member-a')), 'member-a');
+    assert.equal(await owners.claim('g', 'id-1', at('member-b')), 'member-a', 'two offers at once end at the first member');
+    assert.equal(await owners.claim('g', 'id-1', at('member-a')), 'member-a');
+    assert.equal(await owners.claim('g', 'id-1', at('member-c'), at('member-b')), 'member-a', 'replacing another member gives no claim');
+    assert.equal(await owners.claim('g', 'id-1', at('member-c'), at('member-a')), 'member-c', 'the leaving member gives it up');
     assert.equal(await owners.owner('g', 'id-1'), 'member-c');
+  });
+
+  test('[§4.8.2] a message kept by the node that took the member on (a newer epoch) is not given away by an older holder', async () => {
+    const owners = new RedisSharedOwners(control, freshPrefix());
+    assert.equal(await owners.claim('g', 'id-1', at('member-a', 5)), 'member-a');
+    assert.equal(await owners.keep('g', 'id-1', at('member-a', 7)), 'member-a', 'the new holder keeps its member\'s message');
+    assert.equal(await owners.claim('g', 'id-1', at('member-b', 1), at('member-a', 5)), 'member-a', 'the old holder\'s hand-back gives no claim');
+    assert.equal(await owners.claim('g', 'id-1', at('member-b', 1), at('member-a', 7)), 'member-b', 'the new holder\'s own hand-back does');
+    assert.equal(await owners.keep('g', 'id-1', at('member-a', 9)), 'member-b', 'a message another member took is not kept');
+    assert.equal(await owners.keep('g', 'id-2', at('member-a', 9)), 'member-a', 'one never claimed is kept');
+    assert.equal(await owners.claim('g', 'id-2', at('member-a', 3)), 'member-a', 'the owner claiming again keeps the newer epoch');
+    assert.equal(await owners.claim('g', 'id-2', at('member-b', 1), at('member-a', 3)), 'member-a');
+  });
+
+  test('a record an older node wrote (the member alone, no epoch) reads as epoch 0', async () => {
+    const prefix = freshPrefix();
+    const owners = new RedisSharedOwners(control, prefix);
+    await control.set(`${prefix}shared-owner:g\0id-1`, 'member-a');
+    assert.equal(await owners.owner('g', 'id-1'), 'member-a');
+    assert.equal(await owners.claim('g', 'id-1', at('member-b', 1), at('member-a', 0)), 'member-b');
   });
 });
 
