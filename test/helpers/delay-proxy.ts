@@ -13,6 +13,8 @@ export interface DelayProxy {
   readonly port: number;
   /** Changes the delay of chunks arriving from now on. */
   setDelay(delay: Delay): void;
+  /** Resolves when the next chunk from a client (towards the target) arrives at the proxy. */
+  nextChunk(): Promise<void>;
   /**
    * Drops every chunk not yet passed on and destroys the proxied connections, still listening:
    * what a node was writing when it died never arrives.
@@ -93,6 +95,7 @@ export async function startDelayProxy(target: string, delay: Delay): Promise<Del
   let current = delay;
   const sockets = new Set<Socket>();
   const pipes = new Set<DelayedPipe>();
+  let chunkWaiters: Array<() => void> = [];
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -104,6 +107,11 @@ export async function startDelayProxy(target: string, delay: Delay): Promise<Del
   const server: Server = createServer({ allowHalfOpen: true }, (client) => {
     track(client);
     client.setNoDelay(true);
+    client.on('data', () => {
+      const waiting = chunkWaiters;
+      chunkWaiters = [];
+      for (const wake of waiting) wake();
+    });
     const upstream = createConnection({ host: targetHost, port: targetPort, allowHalfOpen: true });
     track(upstream);
     upstream.setNoDelay(true);
@@ -136,6 +144,9 @@ export async function startDelayProxy(target: string, delay: Delay): Promise<Del
     port: address.port,
     setDelay(next) {
       current = next;
+    },
+    nextChunk() {
+      return new Promise((resolve) => chunkWaiters.push(resolve));
     },
     sever,
     async stop() {

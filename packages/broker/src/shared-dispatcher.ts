@@ -98,6 +98,14 @@ export class SharedDispatcher {
   private async dispatchToGroup(group: string, filter: string, nodes: string[], message: Message, leaving?: SharedHolder): Promise<boolean> {
     const failed = new Set<string>();
     if (await this.offer(group, filter, nodes, message, failed, leaving)) return true;
+    // A member that moved while it was offered: its old node declined, having let it go,
+    // and its new node's route reached this replica before that (SUBACK means routed), so
+    // the nodes routed now that were not asked are. Else the message would be acknowledged
+    // as having no member, and lost.
+    if (message.qos > 0 && leaving === undefined) {
+      const added = this.orderOf(group, filter, message).filter((nodeId) => !nodes.includes(nodeId));
+      if (added.length > 0 && (await this.offer(group, filter, added, message, failed))) return true;
+    }
     // No member anywhere, QoS 0 (at most once), or a member handing it back (it stays in
     // that member's session): nothing waits for it.
     if (failed.size === 0 || message.qos === 0 || leaving !== undefined) return false;
