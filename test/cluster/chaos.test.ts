@@ -415,6 +415,14 @@ function count(run: Run, drained: boolean, chaosMs: number, drainMs: number): { 
     );
   }
   lines.push(`${tag}: broker warnings and errors:\n  ${brokerComplaints(chaos.nodes).join('\n  ') || 'none'}`);
+  // Not a fault of the schedule: a node that missed its heartbeat (a starved CPU) and was
+  // reaped while alive, which the cluster does not promise to survive (docs/cluster.md).
+  const lapsed = chaos.nodes.filter((node) => node.lines.some((line) => String(line.msg).startsWith('heartbeat lapsed')));
+  if (lapsed.length > 0) {
+    const note = `nodes reaped while alive (heartbeat lapsed: the machine starved them; not a promised case): ${lapsed.map((node) => node.nodeId).join(', ')}`;
+    lines.push(`${tag}: ${note}`);
+    if (failures.length > 0) failures.push(note);
+  }
   return { lines, failures };
 }
 
@@ -499,24 +507,21 @@ async function chaosRun(qos: 1 | 2): Promise<void> {
   }
 }
 
-// TODO(#9): until 2026-12-02 about 1 run in 5 lost a few messages here, published just before
-// a subscriber's CONNECT on the node it moved to: the copy sent to its old node arrived after
-// that node had handed the session over (the Takeover call overtook the forward; the drain
-// then never completed). Routed again since (moved-sessions.ts, test/cluster/late-forward.test.ts):
-// 0 failures in 7 runs of each level since, under load. 2026-12-02: QoS 2 failed 3 times in
-// about 25 runs; causes found and fixed (queued-qos2, shared-qos2-race, shared-handback-crash
-// tests). No confirming runs of the level on the final code yet: todos until they agree.
+// History (#9): until 2026-12-02 about 1 run in 5 lost a few messages (a forward overtaken by
+// the Takeover call, moved-sessions.ts); QoS 2 then failed 3 times in about 25 runs (queued
+// sends before their id was durable, two offers of one shared message at once, a hand-back
+// from a leaving member) and once in 15 more (a hand-back its node ran on after the session
+// moved on: shared-handback-takeover.test.ts). Each cause has a test that failed before its
+// fix. On the final code: 12 runs of QoS 2 and 8 of QoS 1 on a machine loaded by benchmarks;
+// the one failure was a node reaped while alive (heartbeat lapsed), which the report names.
 test(
   `chaos, QoS 1: through a SIGKILL every few seconds, every acknowledged message reaches every persistent subscriber and the shared group (seed ${SEED})`,
-  { timeout: 150_000, todo: 'fixed race (late forwards); confirming over more runs (#9)' },
+  { timeout: 150_000 },
   () => chaosRun(1),
 );
 
-// TODO(#9): the same race as the QoS 1 level (now routed again), and a QoS 2 message sent from
-// the offline queue under a new packet id still goes out before the session write that
-// records the id (only live deliveries wait, durable-sends.ts). A todo until both are settled.
 test(
   `[MQTT-4.3.3-10] chaos, QoS 2: through a SIGKILL every few seconds, every completed message reaches every persistent subscriber and the shared group exactly once (seed ${SEED})`,
-  { timeout: 150_000, todo: 'QoS 2 sends from the offline queue do not wait for durability yet (#9)' },
+  { timeout: 150_000 },
   () => chaosRun(2),
 );
