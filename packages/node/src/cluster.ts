@@ -16,6 +16,7 @@ import {
 } from '@roost/store-redis';
 import type { Config } from './config.ts';
 import { timeRedisCommands } from './redis-latency.ts';
+import { coalesceRedisWrites } from './redis-writes.ts';
 
 export interface ClusterParts {
   redis: Redis;
@@ -49,6 +50,7 @@ export function createClusterParts(config: Config, log: Logger): ClusterParts {
   const redisStats = { connectionLosses: 0 };
   watchConnection(redis, log, redisStats);
   const redisLatency = timeRedisCommands(redis);
+  coalesceRedisWrites(redis);
   const prefix = config.redisPrefix;
   const onError = (error: Error) => log.warn({ err: error }, 'cluster state in Redis unavailable');
   const heartbeatMs = Math.max(100, Math.floor(config.nodeTimeout / 3));
