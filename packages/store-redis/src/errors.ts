@@ -18,14 +18,36 @@ function isTransient(error: unknown): boolean {
  * Runs the Redis calls of one store operation; encoding and decoding stay outside, since a
  * parse error is not an outage. Unavailability becomes StoreUnavailableError (the original as
  * `cause`); any other reply error is a bug or foreign data under our prefix and is rethrown.
+ * Not an async function: a cluster CONNECT makes four of these calls, and with 500 CONNECTs
+ * waiting on Redis an async frame per call outlives scavenges and grows the old generation.
  */
-export async function guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
+export function guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  let running: Promise<T>;
   try {
-    return await work();
+    running = work();
   } catch (error) {
-    if (error instanceof StoreUnavailableError || !isTransient(error)) throw error;
-    throw new StoreUnavailableError(`redis ${operation}: ${(error as Error).message}`, { cause: error });
+    return Promise.reject(unavailable(operation, error));
   }
+  return running.catch(rethrowFor(operation));
+}
+
+/** One handler per operation name (a handful of constants), not a closure per call. */
+const rethrowers = new Map<string, (error: unknown) => never>();
+
+function rethrowFor(operation: string): (error: unknown) => never {
+  let rethrow = rethrowers.get(operation);
+  if (!rethrow) {
+    rethrow = (error: unknown) => {
+      throw unavailable(operation, error);
+    };
+    rethrowers.set(operation, rethrow);
+  }
+  return rethrow;
+}
+
+function unavailable(operation: string, error: unknown): unknown {
+  if (error instanceof StoreUnavailableError || !isTransient(error)) return error;
+  return new StoreUnavailableError(`redis ${operation}: ${(error as Error).message}`, { cause: error });
 }
 
 type ExecResult = [error: Error | null, result: unknown][] | null;

@@ -99,11 +99,8 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.heldKey = `${prefix}{directory}:held`;
   }
 
-  async claim(clientId: string, nodeId: string): Promise<{ epoch: number; previous?: string }> {
-    const [epoch, previous] = await guard('claim', () =>
-      this.client[CLAIM_COMMAND](this.epochsKey, this.holdersKey, this.heldKey, clientId, nodeId),
-    );
-    return previous === null ? { epoch } : { epoch, previous };
+  claim(clientId: string, nodeId: string): Promise<{ epoch: number; previous?: string }> {
+    return guard('claim', () => this.client[CLAIM_COMMAND](this.epochsKey, this.holdersKey, this.heldKey, clientId, nodeId)).then(claimed);
   }
 
   async claimFrom(clientId: string, nodeId: string, holder: string): Promise<number | undefined> {
@@ -113,8 +110,8 @@ export class RedisSessionDirectory implements SessionDirectory {
     return epoch ?? undefined;
   }
 
-  async holds(clientId: string, epoch: number): Promise<boolean> {
-    return (await guard('holds', () => this.client[HOLDS_COMMAND](this.epochsKey, this.holdersKey, clientId, String(epoch)))) === 1;
+  holds(clientId: string, epoch: number): Promise<boolean> {
+    return guard('holds', () => this.client[HOLDS_COMMAND](this.epochsKey, this.holdersKey, clientId, String(epoch))).then(isOne);
   }
 
   async holder(clientId: string): Promise<string | undefined> {
@@ -176,6 +173,14 @@ export class RedisSessionDirectory implements SessionDirectory {
     }
     return { entries, next: positionOf(cursor!) };
   }
+}
+
+function claimed([epoch, previous]: [number, string | null]): { epoch: number; previous?: string } {
+  return previous === null ? { epoch } : { epoch, previous };
+}
+
+function isOne(reply: number): boolean {
+  return reply === 1;
 }
 
 /** "N\0C" → { nodeId: N, clientId: C }. */

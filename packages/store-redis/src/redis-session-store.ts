@@ -79,8 +79,11 @@ type RedisClient = Redis | Cluster;
 
 interface EnqueueCommand {
   [ENQUEUE_COMMAND](sessionKey: string, queueKey: string, delivery: string, limit: string, policy: string): Promise<string | null>;
-  [GET_COMMAND](session: string, inflight: string, queue: string, inbound: string, recent: string): Promise<[string[], string[], string[], string[], string[]] | null>;
+  [GET_COMMAND](session: string, inflight: string, queue: string, inbound: string, recent: string): Promise<StoredSession | null>;
 }
+
+/** GET_SCRIPT's reply: the session hash, in-flight hash, queue, inbound hash and recent ids. */
+type StoredSession = [string[], string[], string[], string[], string[]];
 
 interface SessionKeys {
   session: string;
@@ -127,10 +130,14 @@ export class RedisSessionStore implements SessionStore {
     return guard('count', () => this.client.scard(this.allKey));
   }
 
-  async get(clientId: string): Promise<Session | undefined> {
+  get(clientId: string): Promise<Session | undefined> {
     const keys = this.keys(clientId);
-    const stored = await guard('get', () => this.client[GET_COMMAND](keys.session, keys.inflight, keys.queue, keys.inbound, keys.recent));
-    if (stored === null) return undefined;
+    return guard('get', () => this.client[GET_COMMAND](keys.session, keys.inflight, keys.queue, keys.inbound, keys.recent)).then((stored) =>
+      stored === null ? undefined : this.read(clientId, stored),
+    );
+  }
+
+  private read(clientId: string, stored: StoredSession): Session | undefined {
     const [fieldList, inflightList, queue, inboundList, recent] = stored;
     const fields = record(fieldList);
     if (fields.v === undefined) return undefined;

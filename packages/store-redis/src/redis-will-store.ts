@@ -28,13 +28,13 @@ export class RedisWillStore implements WillStore {
     return `${this.prefix}will:{${clientId}}`;
   }
 
-  async set(clientId: string, will: Will): Promise<void> {
+  set(clientId: string, will: Will): Promise<void> {
     const text = encodeWill(will);
-    await guard('will set', () => this.client.set(this.key(clientId), text));
+    return guard('will set', () => this.client.set(this.key(clientId), text)).then(nothing);
   }
 
-  async delete(clientId: string): Promise<void> {
-    await guard('will delete', () => this.client.del(this.key(clientId)));
+  delete(clientId: string): Promise<void> {
+    return guard('will delete', () => this.client.del(this.key(clientId))).then(nothing);
   }
 
   async get(clientId: string): Promise<Will | undefined> {
@@ -47,3 +47,5 @@ export class RedisWillStore implements WillStore {
     return text === null ? undefined : decodeWill(text);
   }
 }
+
+function nothing(): void {}
