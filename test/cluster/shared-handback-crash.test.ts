@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt';
 import { startNode, type NodeProcess } from '../helpers/cluster.ts';
 import { connect, connectWithInbox, end, unique } from '../helpers/clients.ts';
 import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.ts';
-import { RawClient, type PacketOf } from '../helpers/raw-client.ts';
+import { completeNextQos2, RawClient } from '../helpers/raw-client.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 /** The leaving member's node reaches Redis this late (ms per chunk, each way): its last writes are cut off well inside it. */
@@ -68,7 +68,7 @@ test('[MQTT-4.3.3-10] [§4.8.2] a QoS 2 message handed from a leaving member to 
     assert.equal(back.connack.sessionPresent, true);
     const everyone = () => new Set([...staying.inbox.messages.map((m) => m.payload.toString()), ...gotBack]);
     const gotBack: string[] = [];
-    while (everyone().size < MESSAGES) gotBack.push((await completeNext(back.client)).payload.toString());
+    while (everyone().size < MESSAGES) gotBack.push((await completeNextQos2(back.client)).payload.toString());
     const atBoth = gotBack.filter((payload) => staying.inbox.messages.some((m) => m.payload.toString() === payload));
     assert.deepEqual(atBoth, [], `reached both members: ${atBoth.join(', ')}`);
     assert.ok(gotBack.includes(inFlight.payload.toString()), 'the message in flight is completed with the member that had it');
@@ -77,17 +77,3 @@ test('[MQTT-4.3.3-10] [§4.8.2] a QoS 2 message handed from a leaving member to 
     await end(...clients);
   }
 });
-
-/** The next PUBLISH, acknowledged through PUBREC, PUBREL, PUBCOMP as a QoS 2 client does. */
-async function completeNext(client: RawClient): Promise<PacketOf<'publish'>> {
-  for (;;) {
-    const packet = await client.next(undefined, 10_000);
-    if (packet.cmd === 'pubrel') {
-      client.send({ cmd: 'pubcomp', messageId: packet.messageId! });
-      continue;
-    }
-    if (packet.cmd !== 'publish') throw new Error(`unexpected ${packet.cmd}`);
-    client.send({ cmd: 'pubrec', messageId: packet.messageId! });
-    return packet;
-  }
-}

@@ -11,7 +11,7 @@ import type { MqttClient } from 'mqtt';
 import { startNode, type NodeProcess } from '../helpers/cluster.ts';
 import { connect, connectWithInbox, end, unique } from '../helpers/clients.ts';
 import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.ts';
-import { RawClient, type PacketOf } from '../helpers/raw-client.ts';
+import { completeNextQos2, RawClient } from '../helpers/raw-client.ts';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.ts';
 
 /**
@@ -92,7 +92,7 @@ test('[MQTT-4.3.3-10] [§4.8.2] a member back on another node while its node han
     const payloads = (inbox: { messages: Array<{ topic: string; payload: Buffer }> }) => inbox.messages.filter((m) => m.topic === topic).map((m) => m.payload.toString());
     const gotBack: string[] = [];
     const everyone = () => new Set([...payloads(other.inbox), ...payloads(resident.inbox), ...gotBack]);
-    while (everyone().size < MESSAGES) gotBack.push((await completeNext(returned.client)).payload.toString());
+    while (everyone().size < MESSAGES) gotBack.push((await completeNextQos2(returned.client, 15_000)).payload.toString());
     // Whatever the hand-back still offers goes out before it ends.
     await handBackEnded;
     const elsewhere = [...payloads(other.inbox), ...payloads(resident.inbox)];
@@ -105,17 +105,3 @@ test('[MQTT-4.3.3-10] [§4.8.2] a member back on another node while its node han
     await end(...clients);
   }
 });
-
-/** The next PUBLISH, acknowledged through PUBREC, PUBREL, PUBCOMP as a QoS 2 client does. */
-async function completeNext(client: RawClient): Promise<PacketOf<'publish'>> {
-  for (;;) {
-    const packet = await client.next(undefined, 15_000);
-    if (packet.cmd === 'pubrel') {
-      client.send({ cmd: 'pubcomp', messageId: packet.messageId! });
-      continue;
-    }
-    if (packet.cmd !== 'publish') throw new Error(`unexpected ${packet.cmd}`);
-    client.send({ cmd: 'pubrec', messageId: packet.messageId! });
-    return packet;
-  }
-}

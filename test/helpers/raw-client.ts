@@ -214,3 +214,20 @@ export async function assertServerClosed(client: RawClient, reasonCode: number, 
 export function isAccepted(connack: IConnackPacket): boolean {
   return (connack.reasonCode ?? connack.returnCode) === 0;
 }
+
+/**
+ * The next PUBLISH, acknowledged through PUBREC, PUBREL, PUBCOMP as a QoS 2 client does (a
+ * PUBREL of an earlier one on the way is completed too).
+ */
+export async function completeNextQos2(client: RawClient, ms = 10_000): Promise<PacketOf<'publish'>> {
+  for (;;) {
+    const packet = await client.next(undefined, ms);
+    if (packet.cmd === 'pubrel') {
+      client.send({ cmd: 'pubcomp', messageId: packet.messageId! });
+      continue;
+    }
+    if (packet.cmd !== 'publish') throw new Error(`unexpected ${packet.cmd}`);
+    client.send({ cmd: 'pubrec', messageId: packet.messageId! });
+    return packet;
+  }
+}
