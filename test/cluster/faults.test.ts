@@ -536,7 +536,9 @@ test('a paused peer (SIGSTOP): its publishers wait in their sockets instead of d
 
     // C was back before its timeout: the flood reaches it whole and in order (the part A did
     // not read comes once the link drains), and new messages flow.
-    const got = await onC.inbox.until((m) => m.payload.toString() === `f${flood - 1}`, 20_000);
+    // Bounded generously: 15,000 messages drain through a link that held back (15-20 s alone
+    // here); a clean-clone CI run on a busy machine missed 20 s by about 100 messages.
+    const got = await onC.inbox.until((m) => m.payload.toString() === `f${flood - 1}`, 45_000);
     const flooded = got.filter((m) => m.topic === `${topic}/c/flood`).map((m) => m.payload.toString());
     assert.deepEqual(flooded, Array.from({ length: flood }, (_, i) => `f${i}`), 'every flooded message arrived, in order');
     await within(pub.publishAsync(`${topic}/c/after`, 'after', { qos: 1 }), 5_000, 'PUBACK for C after SIGCONT');
