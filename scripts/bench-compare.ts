@@ -17,6 +17,7 @@ import { runScenario, parseOptions, type BenchResult } from '../packages/bench/s
 import { writeAuthFiles, type AuthFiles } from './bench/auth-files.ts';
 import { startAedes, startAedesRedis, startAedesWs, startMosquitto, startMosquittoSecured, startMosquittoTls, startRoost, startRoostCluster, startRoostCluster3, startRoostEdge, startRoostSecured, type RunningBroker, type SecurityFiles, type ServerCertificate, type Transport } from './bench/brokers.ts';
 import { cpuSeconds, interleavedPairs, isPaired, withBrokerCpu, type Sample } from './bench/pairs.ts';
+import { medianOfFresh } from './bench/fresh-repeats.ts';
 import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
 import { writeReport, type Environment, type Results, type RunResult } from './bench/report.ts';
 import { TestCa } from './lib/certs.ts';
@@ -179,14 +180,18 @@ async function main(only: Set<string> | undefined): Promise<void> {
       if (runs.length === 0) continue;
       process.stderr.write(`\n== ${entry.name}\n`);
       for (const run of runs.filter((r) => r.fresh)) {
-        const broker = await started(entry.name, entry.start, environment);
-        if (!broker) break;
-        try {
-          await delay(FRESH_SETTLE_MS);
-          record(results, run, entry.name, await measure(run, broker));
-        } finally {
-          await broker.stop();
+        const samples: Sample[] = [];
+        for (let repeat = 0; repeat < (run.repeats ?? 1); repeat++) {
+          const broker = await started(entry.name, entry.start, environment);
+          if (!broker) break;
+          try {
+            await delay(FRESH_SETTLE_MS);
+            samples.push(await measure(run, broker));
+          } finally {
+            await broker.stop();
+          }
         }
+        if (samples.length > 0) record(results, run, entry.name, run.repeats ? medianOfFresh(samples) : samples[0]!);
       }
       await onOneProcess(entry.name, entry.start, runs.filter((r) => !r.fresh && !r.transport && !r.secured), results, environment);
       // Only the broker a row is compared with runs it in pairs (Roost); the others run it once.

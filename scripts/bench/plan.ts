@@ -17,6 +17,8 @@ export interface PlannedRun {
    * memory then grows from what a node holds at rest, not from a heap earlier runs enlarged.
    */
   fresh?: boolean;
+  /** A fresh row measured on this many processes, one after another: the median (scripts/bench/fresh-repeats.ts). */
+  repeats?: number;
   /** Publishers on the cluster's first node, subscribers on its second. */
   acrossNodes?: boolean;
   /** Shown in the flat-cost table, not in a section of its own. */
@@ -55,10 +57,10 @@ export const PLAN: PlannedRun[] = [
   { id: 'qos1', title: 'QoS 1 throughput (1 publisher -> 1 subscriber, window 1000)', scenario: 'qos1', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'qos2', title: 'QoS 2 throughput (1 publisher -> 1 subscriber, window 1000)', scenario: 'qos2', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'latency', title: 'Latency at 1000 msg/s (QoS 0, p50)', scenario: 'latency', args: ['--rate', '1000'], brokers: 'single', metric: 'p50_ms', unit: 'ms', better: 'lower', columns: ['p99_ms', 'p999_ms', 'max_ms'] },
-  { id: 'idle', title: 'Idle connections on a fresh process (10000, 500 connects in flight; broker memory per connection)', scenario: 'idle', args: ['--count', '10000', '--window', '500'], brokers: 'all', fresh: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: ['bytes_per_connection_ps', 'bytes_per_connection_smaps', 'rss_before_bytes', 'rss_after_bytes', 'connected'] },
+  { id: 'idle', title: 'Idle connections on a fresh process (10000, 500 connects in flight; broker memory per connection; median of 3 processes)', scenario: 'idle', args: ['--count', '10000', '--window', '500'], brokers: 'all', fresh: true, repeats: 3, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: ['bytes_per_connection_ps', 'bytes_per_connection_smaps', 'rss_before_bytes', 'rss_after_bytes', 'connected'] },
   { id: 'idle-connect', title: 'Idle connections on a fresh process: time to establish 10000 (500 in flight)', scenario: 'idle', args: [], brokers: 'single', metric: 'connect_ms', unit: 'ms', better: 'lower', reuse: 'idle', columns: ['rate', 'p50_ms', 'p99_ms'] },
-  { id: 'idle-1k', title: 'Idle connections on a fresh node: 1000', scenario: 'idle', args: ['--count', '1000', '--window', '500'], brokers: 'roost', fresh: true, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
-  { id: 'idle-5k', title: 'Idle connections on a fresh node: 5000', scenario: 'idle', args: ['--count', '5000', '--window', '500'], brokers: 'roost', fresh: true, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
+  { id: 'idle-1k', title: 'Idle connections on a fresh node: 1000', scenario: 'idle', args: ['--count', '1000', '--window', '500'], brokers: 'roost', fresh: true, repeats: 3, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
+  { id: 'idle-5k', title: 'Idle connections on a fresh node: 5000', scenario: 'idle', args: ['--count', '5000', '--window', '500'], brokers: 'roost', fresh: true, repeats: 3, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },
   // 19000 sockets fit under the 20,000 file descriptors per process only in two bench workers;
   // four source addresses keep each well inside the ephemeral port range.
   { id: 'idle-19k', title: 'Idle connections on a fresh node: 19000', scenario: 'idle', args: ['--count', '19000', '--window', '500', '--workers', '2', '--source', '127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4', '--timeout', '120'], brokers: 'roost', fresh: true, flat: true, metric: 'bytes_per_connection', unit: 'bytes', better: 'lower', columns: [] },

@@ -104,10 +104,19 @@ export function growthFit(rows: RunResult[]): { slope: number; intercept: number
 export function issue13Targets(results: Results): TargetRow[] {
   const get = (id: string, broker: string, key: string) => figure(results[id]?.[broker], key);
   // The same growth by `ps` and smaps_rollup, read at the same moments: the figure is only as good as their agreement.
+  // Repeated fresh rows (scripts/bench/fresh-repeats.ts) carry every sample: the spread is shown beside the median.
+  const list = (broker: string, key: string) => {
+    const values = results.idle?.[broker]?.[`${key}_samples`];
+    return Array.isArray(values) && values.length > 1 ? values.map((v) => fmt(v as number)).join(' / ') : undefined;
+  };
+  const spreadOf = (broker: string, key: string) => (list(broker, key) ? `, the median of ${list(broker, key)}` : '');
   const perConnection = (broker: string) => (v: number) =>
-    `${fmt(v)} bytes (ps ${fmt(get('idle', broker, 'bytes_per_connection_ps'))}, smaps_rollup ${fmt(get('idle', broker, 'bytes_per_connection_smaps'))}; Mosquitto ${fmt(get('idle', 'mosquitto', 'bytes_per_connection'))})`;
+    `${fmt(v)} bytes (ps ${fmt(get('idle', broker, 'bytes_per_connection_ps'))}, smaps_rollup ${fmt(get('idle', broker, 'bytes_per_connection_smaps'))}${spreadOf(broker, 'bytes_per_connection')}; Mosquitto ${fmt(get('idle', 'mosquitto', 'bytes_per_connection'))})`;
   const connectRatio = (broker: string) => ratio(get('idle', broker, 'connect_ms'), get('idle', 'mosquitto', 'connect_ms'));
-  const connectShow = (broker: string) => (v: number) => `${x(v)} (${fmt(get('idle', broker, 'connect_ms'))} ms vs ${fmt(get('idle', 'mosquitto', 'connect_ms'))} ms)`;
+  const connectShow = (broker: string) => (v: number) => {
+    const perProcess = list(broker, 'connect_ms') && list('mosquitto', 'connect_ms') ? `; medians of ${list(broker, 'connect_ms')} and ${list('mosquitto', 'connect_ms')} ms` : '';
+    return `${x(v)} (${fmt(get('idle', broker, 'connect_ms'))} ms vs ${fmt(get('idle', 'mosquitto', 'connect_ms'))} ms${perProcess})`;
+  };
   const singleP50 = get('latency', 'roost', 'p50_ms');
   const crossP50 = get('cross-node-latency', 'roost-cluster', 'p50_ms');
   const flat = FLAT_RUNS.map((id) => get(id, 'roost', 'bytes_per_connection'));
@@ -117,13 +126,13 @@ export function issue13Targets(results: Results): TargetRow[] {
   const spread = at19k === undefined || flat.slice(0, 2).some((v) => v === undefined) ? undefined : Math.max(...flat.slice(0, 2).map((v) => v! / at19k));
   return [
     row('<= 5,000 bytes per idle connection, fresh embedded node', get('idle', 'roost', 'bytes_per_connection'), (v) => v <= 5000, perConnection('roost'), 'Node\'s own socket is about 3,050 bytes of it (a bare node:net server) and the first connections\' fixed cost is spread over these; see "Where the memory goes"'),
-    row('<= 6,000 bytes per idle connection, fresh cluster node', get('idle', 'roost-cluster', 'bytes_per_connection'), (v) => v <= 6000, perConnection('roost-cluster'), 'what 500 CONNECTs waiting on Redis allocate (ioredis, the session lifecycle\'s promises) is promoted and grows the old generation; see "Where the memory goes"'),
+    row('<= 6,000 bytes per idle connection, fresh cluster node', get('idle', 'roost-cluster', 'bytes_per_connection'), (v) => v <= 6000, perConnection('roost-cluster'), 'what 500 CONNECTs waiting on Redis allocate (ioredis, the session lifecycle\'s promises) is promoted, and V8 grows the old generation to up to 4x of what survived; `--heap-growing-percent=50` meets the target but costs about a fifth of cross-node throughput, so it is not used; see "Where the memory goes", V8\'s flags'),
     row('a node at rest (embedded, no connections) <= 70 MiB RSS', get('idle', 'roost', 'rss_before_bytes'), (v) => v <= 70 * MiB, (v) => `${(v / MiB).toFixed(1)} MiB (Mosquitto ${((get('idle', 'mosquitto', 'rss_before_bytes') ?? 0) / MiB).toFixed(1)} MiB)`, 'bound by Node\'s built-ins and the libraries every node loads (pino, mqtt-packet, prom-client\'s registry and default metrics) and Roost\'s own modules; see "Where the memory goes"'),
-    row('10k connects <= 1.0x Mosquitto\'s time, one node', connectRatio('roost'), (v) => v <= 1, connectShow('roost')),
-    row('10k connects <= 1.5x Mosquitto\'s time, cluster node', connectRatio('roost-cluster'), (v) => v <= 1.5, connectShow('roost-cluster'), 'bound by two Redis round trips per CONNECT (docs/cluster.md) and the garbage they leave for GC; not changed here'),
+    row('10k connects <= 1.0x Mosquitto\'s time, one node', connectRatio('roost'), (v) => v <= 1, connectShow('roost'), 'the bench client shares the 2 cores with the broker, and Mosquitto\'s own time moves by up to 2x from process to process here; see the per-process times'),
+    row('10k connects <= 1.5x Mosquitto\'s time, cluster node', connectRatio('roost-cluster'), (v) => v <= 1.5, connectShow('roost-cluster'), 'bound by two Redis round trips per CONNECT (docs/cluster.md), Redis itself on the same 2 cores, and the garbage the waiting CONNECTs leave for GC; see "Where the memory goes", Cluster node'),
     row('cross-node latency at 1k msg/s: p50 <= 2x single-node p50', ratio(crossP50, singleP50), (v) => v <= 2, (v) => `${x(v)} (${fmt(crossP50)} ms vs ${fmt(singleP50)} ms)`, 'bound by the gRPC hop and by sharing 2 cores between four processes (bench, two nodes, Redis): batching is one setImmediate per turn, no timer, and flushing at the end of the callback instead did not move it; see Notes, "Cross-node latency"'),
     row('cross-node latency at 1k msg/s: p99 <= 3 ms', get('cross-node-latency', 'roost-cluster', 'p99_ms'), (v) => v <= 3, (v) => `${v.toFixed(3)} ms (single-node ${fmt(get('latency', 'roost', 'p99_ms'))} ms, Mosquitto ${fmt(get('latency', 'mosquitto', 'p99_ms'))} ms)`, 'GC on two nodes (a scavenge every ~100 ms of 1-2 ms on each, a mark-compact of 13-18 ms in a 10 s run) and the machine\'s other load; see Notes, "Cross-node latency"'),
-    row(`flat cost per connection at 1k, 5k, 19k (1k and 5k within ${FLAT_SPREAD}x of 19k)`, spread, (v) => v <= FLAT_SPREAD, (v) => `${flat.map((f) => fmt(f)).join(' / ')} bytes at 1k / 5k / 10k / 19k; ${x(v)} of 19k at most${slope}`, 'the fixed part is what the first connections cost once (malloc arena left by 500 reads in flight, V8 heap and compiler memory), spread over fewer connections; see "Where the memory goes"'),
+    row(`flat cost per connection at 1k, 5k, 19k (1k and 5k within ${FLAT_SPREAD}x of 19k)`, spread, (v) => v <= FLAT_SPREAD, (v) => `${flat.map((f) => fmt(f)).join(' / ')} bytes at 1k / 5k / 10k / 19k; ${x(v)} of 19k at most${slope}`, 'the fixed part is what the first connections cost once (the malloc arena left by 500 reads in flight, the V8 heap and code of the connect path; the compiler zones that were the largest part went with `--no-maglev`), spread over fewer connections; see "Where the memory goes"'),
   ];
 }
 
