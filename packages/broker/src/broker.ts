@@ -18,7 +18,7 @@ import type { ClientAdmin } from './client-view.ts';
 import type { LocalClients } from './local-clients.ts';
 import type { ChannelContext } from './channel.ts';
 import { ClusterNode, type BrokerCluster, type ClusterHost } from './cluster-node.ts';
-import type { SharedDispatchOptions, TakeoverAnswer } from './cluster.ts';
+import type { ForwardReceipt, SharedDispatchOptions, TakeoverAnswer } from './cluster.ts';
 import type { Connection, ConnectionHost } from './connection.ts';
 import { describeInfo, type ConnectionInfo } from './connection-info.ts';
 import type { DrainOptions } from './drain.ts';
@@ -34,17 +34,12 @@ import { SessionCensus } from './session-census.ts';
 import { BrokerStats, type ClosedBy, type DropReason } from './stats.ts';
 import { WillPermissions } from './will-permissions.ts';
 import { SysPublisher, type SysSnapshot } from './sys-topics.ts';
+import { TakeOns } from './take-ons.ts';
 
 export interface BrokerStores {
   sessions: SessionStore;
   retained: RetainedStore;
 }
-
-/**
- * A copy routed again after a node died (`reroutedSince`) goes to sessions taken on since
- * its first routing; this much earlier counts too, for clocks of nodes that disagree a little.
- */
-const REROUTE_CLOCK_MARGIN_MS = 1000;
 
 /**
  * One node's broker: accepts connections, resolves sessions, routes messages to local
@@ -55,6 +50,8 @@ export class Broker implements ConnectionHost, ClusterHost {
   readonly log: Logger;
   readonly stats = new BrokerStats();
   readonly router = new Router();
+  /** Sessions taken on here so far: what a rerouted copy is compared with (TakeOns). */
+  readonly takeOns = new TakeOns();
   /** What /metrics reads about the sessions held here and the retained messages. */
   readonly census: SessionCensus;
   /** The operations port (the node's /api/v1), and this node's part of it, which peers call. */
@@ -84,8 +81,8 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.keeper = new SessionKeeper(stores?.sessions ?? new MemorySessionStore(), this.log, () => this.stats.sessionWriteFailures++);
     this.retainer = new Retainer(stores?.retained ?? new MemoryRetainedStore(), this.log);
     this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;
-    const { keeper, router, stats, log } = this;
-    this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log }, this);
+    const { keeper, router, stats, log, takeOns } = this;
+    this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log, takeOns }, this);
     this.listener = new Listener(this, this.stats, { maxConnections: options.maxConnections, maxConnectRate: options.maxConnectRate });
     this.census = new SessionCensus(this.keeper.held, this.sessions.connections, this.retainer);
     const admin = createClientAdmin({ nodeId: options.nodeId, lifecycle: this.sessions, keeper, cluster: this.cluster });
@@ -308,17 +305,17 @@ export class Broker implements ConnectionHost, ClusterHost {
 
   /**
    * Local subscribers only; resolves when persistent sessions it touched are stored (and
-   * sessions still being taken on have it). With `reroutedSince`, only sessions taken on
-   * since then get it (Forwarder.reroute).
+   * sessions still being taken on have it). With `takenOnAfter`, only sessions taken on
+   * after that count get it (Forwarder.reroute).
    */
-  private deliverLocal(message: Message, withShared: boolean, reroutedSince?: number): Promise<unknown> | undefined {
-    return this.deliverAll(message, this.router.route(message, this.isOnline, withShared), reroutedSince);
+  private deliverLocal(message: Message, withShared: boolean, takenOnAfter?: number): Promise<unknown> | undefined {
+    return this.deliverAll(message, this.router.route(message, this.isOnline, withShared), takenOnAfter);
   }
 
-  private deliverAll(message: Message, deliveries: Map<string, Delivery>, reroutedSince?: number): Promise<unknown> | undefined {
+  private deliverAll(message: Message, deliveries: Map<string, Delivery>, takenOnAfter?: number): Promise<unknown> | undefined {
     let waits: Promise<unknown>[] | undefined;
     for (const [clientId, delivery] of deliveries) {
-      if (reroutedSince !== undefined && !this.takenOnSince(clientId, reroutedSince)) continue;
+      if (takenOnAfter !== undefined && !this.takenOnAfter(clientId, takenOnAfter)) continue;
       const waiting = this.deliverTo(clientId, delivery);
       if (waiting) (waits ??= []).push(waiting);
     }
@@ -329,15 +326,19 @@ export class Broker implements ConnectionHost, ClusterHost {
     return Promise.all(waits);
   }
 
-  private takenOnSince(clientId: string, since: number): boolean {
+  /** A session still being taken on (no session object yet) gets it: at worst twice, never not. */
+  private takenOnAfter(clientId: string, count: number): boolean {
     const session = this.sessions.connections.get(clientId)?.channel.session ?? this.keeper.held.get(clientId);
-    return !session || session.heldSince >= since - REROUTE_CLOCK_MARGIN_MS;
+    return !session || session.takenOn > count;
   }
 
-  /** A copy routed again after a node on its path died (ClusterHost). */
+  /**
+   * A copy routed again after a node on its path died (ClusterHost). One from a node that
+   * predates `takenOnAfter` (only `reroutedSince`) goes to every session: twice rather than lost.
+   */
   deliverRerouted(message: Message): Promise<unknown> | undefined {
-    const { reroutedSince, ...plain } = message;
-    return this.deliverLocal(plain, false, reroutedSince);
+    const { reroutedSince, takenOnAfter, ...plain } = message;
+    return this.deliverLocal(plain, false, takenOnAfter);
   }
 
   /** Undefined, or a promise when the session is still being taken on: the delivery waits for it. */
@@ -387,8 +388,9 @@ export class Broker implements ConnectionHost, ClusterHost {
 
   // ---- cluster handlers (ClusterHost) ----
 
-  /** Resolves with the indices of the messages their sender must route again (MovedSessions). */
-  async onForward(messages: Message[], _fromNode?: string, routedAt?: number): Promise<number[] | undefined> {
+  /** Resolves with the indices of the messages their sender must route again (MovedSessions) and the take-on count they were routed under. */
+  async onForward(messages: Message[], _fromNode?: string, routedAt?: number): Promise<ForwardReceipt> {
+    const takeOns = this.takeOns.count; // every message below is routed in this turn
     let waits: Promise<unknown>[] | undefined;
     let again: number[] | undefined;
     for (const [i, message] of messages.entries()) {
@@ -397,7 +399,7 @@ export class Broker implements ConnectionHost, ClusterHost {
       if (this.sessions.moved.routedFor(message, routedAt)) (again ??= []).push(i);
     }
     await Promise.all([this.keeper.flushed(), ...(waits ?? [])]);
-    return again;
+    return { routeAgain: again, takeOns };
   }
 
   async onSharedDispatch(group: string, filter: string, message: Message, options: SharedDispatchOptions = {}): Promise<boolean> {

@@ -17,6 +17,7 @@ import type { Logger } from './options.ts';
 import { RouteReplica } from './route-replica.ts';
 import { SharedDispatcher } from './shared-dispatcher.ts';
 import type { SharedStrategy } from './shared-strategy.ts';
+import type { TakeOns } from './take-ons.ts';
 
 export interface BrokerCluster {
   transport: ClusterTransport;
@@ -44,6 +45,8 @@ export interface ClusterHost extends Omit<ClusterHandlers, 'onAwaitRoutes' | 'on
   sharedUndeliverable(group: string, message: Message): void;
   /** A copy routed again after a node died (`reroutedSince` set): this node's sessions get it; resolves once durable. */
   deliverRerouted(message: Message): Promise<unknown> | undefined;
+  /** Sessions taken on here so far: the count a message routed here now is routed under. */
+  readonly takeOns: TakeOns;
   /** This node's clients, for the operations API calls of peers. */
   readonly localClients: LocalClients;
 }
@@ -84,6 +87,7 @@ export class ClusterNode {
       knownPeer: (peerId) => this.peers.get(peerId),
       lookupPeer: (peerId) => this.peer(peerId),
       deliverHere: (message) => this.host!.deliverRerouted(message),
+      takeOns: () => this.host!.takeOns.count,
     }, log);
   }
 

@@ -9,6 +9,22 @@ export interface Peer {
   address: string;
 }
 
+/** What a node made of messages a peer forwarded (ClusterHandlers.onForward). */
+export interface ForwardReceipt {
+  /** Indices of those the sender must route again (MovedSessions); absent: none. */
+  routeAgain?: number[];
+  /** The node's TakeOns count when it routed them. */
+  takeOns: number;
+}
+
+/** A peer's ack of one forwarded message. */
+export interface Taken {
+  /** The peer asks for it to be routed again: a session it was routed for there has moved. */
+  again: boolean;
+  /** The peer's TakeOns count when it routed it; absent from a peer that predates it. */
+  takeOns?: number;
+}
+
 /** What a node answers to its peers; the broker implements it. */
 /** A holder's answer to a takeover: whether it let a session go, and whether the caller's claim is older than its own. */
 export interface TakeoverAnswer {
@@ -25,7 +41,7 @@ export interface ClusterHandlers {
    * route again: routed here in part for a session that has moved to another node since
    * (MovedSessions). `routedAt`: when the peer routed the oldest of them (epoch ms), if it says.
    */
-  onForward(messages: Message[], fromNode: string, routedAt?: number): Promise<number[] | undefined>;
+  onForward(messages: Message[], fromNode: string, routedAt?: number): Promise<ForwardReceipt>;
   /** Another node wants `clientId`: disconnect it here (v5 0x8E) and release its session. */
   onTakeover(clientId: string, epoch: number): Promise<TakeoverAnswer>;
   /** A shared-subscription message for a member on this node; false when no member could take it. */
@@ -56,11 +72,10 @@ export interface ClusterTransport {
   stop(): Promise<void>;
   /**
    * Sends one message to a peer, batched with others on a long-lived stream per peer.
-   * Resolves when the peer acknowledged it, with true when the peer asks for it to be routed
-   * again (a session it was routed for there has moved); rejects with PeerUnavailableError
+   * Resolves when the peer acknowledged it (Taken); rejects with PeerUnavailableError
    * when the peer cannot be reached within the retry budget or its bounded buffer is full.
    */
-  forward(peer: Peer, message: Message): Promise<boolean>;
+  forward(peer: Peer, message: Message): Promise<Taken>;
   /** As forward, for a message no one waits on (QoS 0): failures are only counted. */
   post(peer: Peer, message: Message): void;
   takeover(peer: Peer, clientId: string, epoch: number): Promise<TakeoverAnswer>;

@@ -1,5 +1,5 @@
 import { PeerUnavailableError, type Message } from '@roost/protocol';
-import type { ClusterTransport, Peer } from './cluster.ts';
+import type { ClusterTransport, Peer, Taken } from './cluster.ts';
 import type { Logger } from './options.ts';
 import type { RouteReplica } from './route-replica.ts';
 
@@ -13,10 +13,13 @@ const REROUTE_WAIT_MS = 15_000;
 const RETRY_EVERY_MS = 1_000;
 /** How many times in a row a message is routed again because nodes ask for it (a session moving on and on). */
 const ROUTE_AGAIN_ROUNDS = 3;
-const TAKEN = Symbol('taken');
-const AGAIN = Symbol('again');
-/** What one node made of a forward: took it, took it and asks for it to be routed again, or failed (its id). */
-type Outcome = typeof TAKEN | typeof AGAIN | string;
+/** What one node made of a forward: took it (Taken), or failed (its id). */
+type Outcome = Taken | string;
+/**
+ * The nodes that took a copy of one message (this one too), each with the take-on count it
+ * was routed under there (TakeOns); undefined for a peer that predates the count.
+ */
+type Takers = Map<string, number | undefined>;
 
 /** Where the forwarder finds peers and this node's own sessions. */
 export interface ForwarderHost {
@@ -26,6 +29,8 @@ export interface ForwarderHost {
   lookupPeer(nodeId: string): Promise<Peer | undefined>;
   /** Delivers a rerouted copy to this node's sessions; resolves once they have it durably. */
   deliverHere(message: Message): Promise<unknown> | undefined;
+  /** This node's take-on count now (TakeOns): what a message routed here in this turn is routed under. */
+  takeOns(): number;
 }
 
 /**
@@ -72,13 +77,14 @@ export class Forwarder {
       return undefined;
     }
     const since = Date.now();
-    const sends: Promise<Outcome>[] = [];
-    for (const nodeId of nodes) sends.push(this.send(nodeId, message).then((again) => (again ? AGAIN : TAKEN), () => nodeId));
-    return Promise.all(sends).then((outcomes) => {
-      const failed = new Set(outcomes.filter((outcome): outcome is string => outcome !== TAKEN && outcome !== AGAIN));
-      const again = outcomes.includes(AGAIN);
-      if (failed.size === 0 && !again) return undefined;
-      return this.reroute(message, since, nodes, failed, again);
+    // The broker routed it to this node's sessions in this same turn (Broker.publish).
+    const here = this.host.takeOns();
+    const targets = [...nodes];
+    return this.sendAll(targets, () => message).then((outcomes) => {
+      if (outcomes.every((outcome) => typeof outcome !== 'string' && !outcome.again)) return undefined;
+      const takers: Takers = new Map([[this.self, here]]);
+      const { failed, again } = tally(targets, outcomes, takers);
+      return this.reroute(message, since, takers, failed, again);
     });
   }
 
@@ -88,14 +94,18 @@ export class Forwarder {
     else this.send(nodeId, message).catch(() => undefined); // counted by the transport
   }
 
-  /** Resolves with true when the node asks for the message to be routed again. */
-  private send(nodeId: string, message: Message): Promise<boolean> {
+  private send(nodeId: string, message: Message): Promise<Taken> {
     const peer = this.host.knownPeer(nodeId);
     return peer ? this.transport.forward(peer, message) : this.sendToUnknown(nodeId, message);
   }
 
+  /** Sends each node its copy; each outcome is what the node made of it, a failure being its id. */
+  private sendAll(nodes: string[], copyFor: (nodeId: string) => Message): Promise<Outcome[]> {
+    return Promise.all(nodes.map((nodeId) => this.send(nodeId, copyFor(nodeId)).then((taken): Outcome => taken, (): Outcome => nodeId)));
+  }
+
   /** A route names a node this one has not met (it just joined) or has seen die. */
-  private async sendToUnknown(nodeId: string, message: Message): Promise<boolean> {
+  private async sendToUnknown(nodeId: string, message: Message): Promise<Taken> {
     const peer = await this.host.lookupPeer(nodeId);
     if (!peer) throw new PeerUnavailableError(nodeId, 'not alive in the node registry');
     return this.transport.forward(peer, message);
@@ -104,58 +114,56 @@ export class Forwarder {
   /**
    * `failed` did not take the message. A failed node that answers again (a pause, a link
    * that recovered) is sent it again. Once a failed node is gone from the replica (reaped),
-   * the message is routed again: nodes that took the first copy (this one too) get it marked
-   * with the first routing's time and deliver it only to sessions they took on since (the
-   * dead node's); nodes that had no route then get all of it. A node neither reaped nor
+   * the message is routed again: nodes that took a copy (this one too) get it marked with the
+   * take-on count they took it under and deliver it only to sessions they took on after that
+   * (the dead node's); nodes that had no copy get all of it. A node neither reaped nor
    * reachable by the deadline fails the message, and the publisher is refused. `again`: a
    * node took the message, but a session it was routed for there had moved on meanwhile
    * (MovedSessions): routed again the same way at once, so the session's new node has it.
    */
-  private async reroute(message: Message, since: number, firstPass: ReadonlySet<string>, failed: ReadonlySet<string>, again: boolean, rounds = ROUTE_AGAIN_ROUNDS): Promise<void> {
+  private async reroute(message: Message, since: number, takers: Takers, failed: ReadonlySet<string>, again: boolean, rounds = ROUTE_AGAIN_ROUNDS): Promise<void> {
     this.rerouted++;
     if (failed.size > 0) {
       this.log.info({ topic: message.topic, nodes: [...failed] }, 'a node did not take a message; routing it again');
       const deadline = Date.now() + REROUTE_WAIT_MS;
-      const outcomes = await Promise.all([...failed].map((nodeId) => this.settle(nodeId, message, deadline)));
+      const outcomes = await Promise.all([...failed].map((nodeId) => this.settle(nodeId, message, since, takers, deadline)));
       if (outcomes.includes('again')) again = true;
       if (!outcomes.includes('gone') && !again) return;
     } else {
       this.log.debug({ topic: message.topic }, 'a node asked for a message to be routed again: a session moved');
     }
-    await this.routeAgain(message, since, firstPass, failed, rounds);
+    await this.routeAgain(message, since, takers, rounds);
   }
 
   /**
    * The marked copy here and to every node routed now. A node that fails it or asks again (a
    * node leaving, a session moving on) is dealt with as after the first pass, boundedly.
    */
-  private async routeAgain(message: Message, since: number, firstPass: ReadonlySet<string>, failed: ReadonlySet<string>, rounds: number): Promise<void> {
-    const copy: Message = { ...message, reroutedSince: since };
-    const nodes = this.replica.remoteNodes(message.topic, this.self);
-    const here = this.host.deliverHere(copy);
-    const outcomes = await Promise.all(
-      [...nodes].map((nodeId) => {
-        const tookFirst = firstPass.has(nodeId) && !failed.has(nodeId);
-        return this.send(nodeId, tookFirst ? copy : message).then((again): Outcome => (again ? AGAIN : TAKEN), (): Outcome => nodeId);
-      }),
-    );
-    await here;
-    const stillFailed = new Set(outcomes.filter((outcome): outcome is string => outcome !== TAKEN && outcome !== AGAIN));
+  private async routeAgain(message: Message, since: number, takers: Takers, rounds: number): Promise<void> {
+    const nodes = [...this.replica.remoteNodes(message.topic, this.self)];
+    const here = marked(message, since, takers.get(this.self));
+    takers.set(this.self, this.host.takeOns()); // deliverHere routes it in this turn
+    const delivered = this.host.deliverHere(here);
+    const outcomes = await this.sendAll(nodes, (nodeId) => copyFor(nodeId, message, since, takers));
+    await delivered;
+    const { failed, again } = tally(nodes, outcomes, takers);
     // Asking again is bounded by rounds; a failed node by its reap (it leaves the replica) or the deadline.
-    const again = outcomes.includes(AGAIN) && rounds > 1;
-    if (stillFailed.size === 0 && !again) return;
-    return this.reroute(message, since, nodes, stillFailed, again, again ? rounds - 1 : rounds);
+    const more = again && rounds > 1;
+    if (failed.size === 0 && !more) return;
+    return this.reroute(message, since, takers, failed, more, more ? rounds - 1 : rounds);
   }
 
-  /** Waits until `nodeId` is reaped ('gone') or takes the message after all ('taken'; 'again' when it asks for it to be routed again). */
-  private async settle(nodeId: string, message: Message, deadline: number): Promise<'gone' | 'taken' | 'again'> {
+  /** Waits until `nodeId` is reaped ('gone') or takes its copy after all ('taken'; 'again' when it asks for it to be routed again). */
+  private async settle(nodeId: string, message: Message, since: number, takers: Takers, deadline: number): Promise<'gone' | 'taken' | 'again'> {
     for (;;) {
       const left = Math.max(0, deadline - Date.now());
       if (await this.replica.gone(nodeId, Math.min(RETRY_EVERY_MS, left))) return 'gone';
       const expired = Date.now() >= deadline;
       if (this.host.knownPeer(nodeId)) {
         try {
-          return (await this.send(nodeId, message)) ? 'again' : 'taken';
+          const taken = await this.send(nodeId, copyFor(nodeId, message, since, takers));
+          takers.set(nodeId, taken.takeOns);
+          return taken.again ? 'again' : 'taken';
         } catch (error) {
           if (expired) throw error;
         }
@@ -164,4 +172,32 @@ export class Forwarder {
       }
     }
   }
+}
+
+/** Records who took the message (and under which count); the nodes that failed it, and whether one asked for it again. */
+function tally(nodes: readonly string[], outcomes: readonly Outcome[], takers: Takers): { failed: Set<string>; again: boolean } {
+  const failed = new Set<string>();
+  let again = false;
+  outcomes.forEach((outcome, i) => {
+    if (typeof outcome === 'string') {
+      failed.add(outcome);
+      return;
+    }
+    takers.set(nodes[i]!, outcome.takeOns);
+    if (outcome.again) again = true;
+  });
+  return { failed, again };
+}
+
+/** What `nodeId` is sent when the message goes again: marked if it took a copy, whole if not. */
+function copyFor(nodeId: string, message: Message, since: number, takers: Takers): Message {
+  return takers.has(nodeId) ? marked(message, since, takers.get(nodeId)) : message;
+}
+
+/**
+ * A copy for a node that took one: `takenOnAfter` for the count it took it under,
+ * `reroutedSince` (the first routing's time) for a node that predates the count.
+ */
+function marked(message: Message, since: number, takenOnAfter: number | undefined): Message {
+  return takenOnAfter === undefined ? { ...message, reroutedSince: since } : { ...message, reroutedSince: since, takenOnAfter };
 }

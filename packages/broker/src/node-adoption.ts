@@ -69,10 +69,7 @@ export class NodeAdoption {
     const [session, will] = await Promise.all([keeper.load(clientId), wills.get(clientId)]);
     if (session) await dropClaimedElsewhere(session, cluster.ports.sharedOwners, epoch);
     const now = Date.now();
-    if (session) {
-      session.disconnectedAt ??= now;
-      session.heldSince = now;
-    }
+    if (session) session.disconnectedAt ??= now;
     if (session && session.expiryInterval > 0) {
       // Held before it is routed here, so what the new routes bring finds it.
       keeper.held.set(clientId, session);

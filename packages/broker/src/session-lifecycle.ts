@@ -17,6 +17,7 @@ import type { Router } from './router.ts';
 import type { SessionKeeper } from './session-keeper.ts';
 import { SessionRoutes } from './session-routes.ts';
 import type { BrokerStats } from './stats.ts';
+import type { TakeOns } from './take-ons.ts';
 import { KeyedTimers } from './timers.ts';
 import { WillKeeper } from './will-keeper.ts';
 
@@ -47,6 +48,7 @@ export interface LifecycleParts {
   cluster: ClusterNode | undefined;
   stats: BrokerStats;
   log: Logger;
+  takeOns: TakeOns;
 }
 
 /**
@@ -90,7 +92,7 @@ export class SessionLifecycle {
     const dispatchLocal = (group: string, filter: string, message: Message, options?: SharedDispatchOptions) => host.onSharedDispatch(group, filter, message, options);
     const epochOf = (clientId: string) => this.epochOf(clientId);
     this.handBack = new SharedHandBack({ keeper: parts.keeper, cluster: parts.cluster, stats: parts.stats, log: parts.log, dispatchLocal, epochOf });
-    this.routes = new SessionRoutes(parts.router, parts.cluster, parts.keeper, this.connections);
+    this.routes = new SessionRoutes(parts.router, parts.cluster, parts.keeper, this.connections, parts.takeOns);
     if (parts.cluster) {
       this.adoption = new NodeAdoption({
         ...parts,
@@ -186,7 +188,6 @@ export class SessionLifecycle {
     if (!this.keeper.held.has(clientId)) await this.routes.register(session, claimed.routed);
     // Independent writes and the fence check go out together: one round trip, not three.
     const will = connection.channel.will;
-    session.heldSince = Date.now();
     const [, , holds] = await Promise.all([
       this.keeper.hold(session),
       this.cluster && (will ? this.cluster.ports.wills.set(clientId, will) : this.cluster.ports.wills.delete(clientId)),

@@ -18,6 +18,7 @@ export function encodeMessage(message: Message): WireMessage {
   if (message.origin !== undefined) wire.origin = message.origin;
   if (message.id !== undefined) wire.id = message.id;
   if (message.reroutedSince !== undefined) wire.reroutedSince = message.reroutedSince;
+  if (message.takenOnAfter !== undefined) wire.takenOnAfter = message.takenOnAfter;
   return wire;
 }
 
@@ -29,6 +30,7 @@ export function decodeMessage(wire: WireMessage): Message {
   if (wire.origin !== undefined) message.origin = wire.origin;
   if (wire.id !== undefined) message.id = wire.id;
   if (wire.reroutedSince !== undefined) message.reroutedSince = wire.reroutedSince;
+  if (wire.takenOnAfter !== undefined) message.takenOnAfter = wire.takenOnAfter;
   return message;
 }
 

@@ -2,7 +2,7 @@
 // something to send, a bounded buffer batched once per event-loop tick, a window of
 // unacknowledged batches, and resending on a new stream within a retry budget.
 import { Client, connectivityState, credentials, type ChannelOptions, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
-import type { Logger } from '@roost/broker';
+import type { Logger, Taken } from '@roost/broker';
 import { PeerUnavailableError, type Message } from '@roost/protocol';
 import { encodeMessage, wireSize } from './codec.ts';
 import { clusterService, type WireAck, type WireBatch, type WireMessage } from './proto.ts';
@@ -28,8 +28,7 @@ interface Waiter {
   size: number;
   /** When it was handed to the link (epoch ms). */
   at: number;
-  /** `again`: the peer asks for the message to be routed again. */
-  resolve(again: boolean): void;
+  resolve(taken: Taken): void;
   reject(error: Error): void;
 }
 
@@ -96,12 +95,12 @@ export class PeerLink {
     return this.clientNow;
   }
 
-  /** Resolves once the peer took it, with true when the peer asks for it to be routed again. */
-  forward(message: Message): Promise<boolean> {
+  /** Resolves once the peer took it (ClusterTransport.forward). */
+  forward(message: Message): Promise<Taken> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     const wire = encodeMessage(message);
-    return new Promise<boolean>((resolve, reject) => {
+    return new Promise<Taken>((resolve, reject) => {
       this.queue.push({ wire, size: wireSize(wire), at: Date.now(), resolve, reject });
       this.scheduleFlush();
     });
@@ -245,7 +244,8 @@ export class PeerLink {
       this.options.stats.forwardedBatches += 1;
       this.options.stats.forwardedMessages += batch.waiters.length;
       const again = new Set(ack.routeAgain);
-      batch.waiters.forEach((waiter, i) => waiter.resolve(again.has(i)));
+      const { takeOns } = ack;
+      batch.waiters.forEach((waiter, i) => waiter.resolve({ again: again.has(i), takeOns }));
     }
     this.flush();
     this.wakeIfDrained();

@@ -38,6 +38,7 @@ export interface WireMessage {
   origin?: string;
   id?: string;
   reroutedSince?: number;
+  takenOnAfter?: number;
 }
 
 export interface WireBatch {
@@ -54,6 +55,8 @@ export interface WireAck {
   error: string;
   /** Empty (or absent, from an older receiver): none. */
   routeAgain?: number[];
+  /** Absent from a receiver that predates the field. */
+  takeOns?: number;
 }
 
 export interface WireTakeoverRequest {

@@ -131,8 +131,8 @@ export class ClusterServer {
 
   private async handleBatch(batch: WireBatch): Promise<WireAck> {
     try {
-      const again = await this.handlers.onForward(batch.messages.map(decodeMessage), batch.fromNode, batch.routedAt || undefined);
-      return { seq: batch.seq, failed: false, error: '', routeAgain: again ?? [] };
+      const { routeAgain = [], takeOns } = await this.handlers.onForward(batch.messages.map(decodeMessage), batch.fromNode, batch.routedAt || undefined);
+      return { seq: batch.seq, failed: false, error: '', routeAgain, takeOns };
     } catch (error) {
       this.log.warn({ err: error, fromNode: batch.fromNode, seq: batch.seq }, 'forwarded batch not taken');
       return { seq: batch.seq, failed: true, error: errorText(error) };

@@ -1,7 +1,7 @@
 // The ClusterTransport the broker asks for: a server for what peers send here, and a PeerLink
 // per peer for what goes there.
 import type { Client, MethodDefinition } from '@grpc/grpc-js';
-import type { ClientView, ClusterHandlers, ClusterTransport, KickOutcome, Logger, Peer, SharedDispatchOptions, TakeoverAnswer } from '@roost/broker';
+import type { ClientView, ClusterHandlers, ClusterTransport, KickOutcome, Logger, Peer, SharedDispatchOptions, TakeoverAnswer, Taken } from '@roost/broker';
 import { ConfigError, PeerUnavailableError, type Message } from '@roost/protocol';
 import { decodeClient } from './client-codec.ts';
 import { encodeMessage } from './codec.ts';
@@ -83,7 +83,7 @@ export class GrpcClusterTransport implements ClusterTransport {
     await server?.close(this.limits.drainTimeoutMs);
   }
 
-  forward(peer: Peer, message: Message): Promise<boolean> {
+  forward(peer: Peer, message: Message): Promise<Taken> {
     return this.link(peer).forward(message);
   }
 

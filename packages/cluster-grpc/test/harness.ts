@@ -2,7 +2,7 @@
 // and can be held or made to fail.
 import { EventEmitter, once } from 'node:events';
 import { createServer } from 'node:net';
-import type { ClusterHandlers, SharedDispatchOptions } from '@roost/broker';
+import type { ClusterHandlers, ForwardReceipt, SharedDispatchOptions } from '@roost/broker';
 import type { Message } from '@roost/protocol';
 import { GrpcClusterTransport, type GrpcClusterTransportOptions } from '../src/index.ts';
 
@@ -22,16 +22,19 @@ export class RecordingHandlers implements ClusterHandlers {
   maxActive = 0;
   /** How each forward ends; it may name the batch's messages to route again. */
   onBatch: (batch: ReceivedBatch, index: number) => Promise<number[] | void> = async () => {};
+  /** The take-on count every ack reports. */
+  takeOns = 0;
   private readonly events = new EventEmitter();
 
-  async onForward(messages: Message[], fromNode: string, routedAt?: number): Promise<number[] | undefined> {
+  async onForward(messages: Message[], fromNode: string, routedAt?: number): Promise<ForwardReceipt> {
     const batch = { messages, fromNode, routedAt };
     const index = this.batches.push(batch) - 1;
     this.active += 1;
     this.maxActive = Math.max(this.maxActive, this.active);
     this.events.emit('batch');
     try {
-      return (await this.onBatch(batch, index)) ?? undefined;
+      const routeAgain = (await this.onBatch(batch, index)) ?? undefined;
+      return { routeAgain, takeOns: this.takeOns };
     } finally {
       this.active -= 1;
     }

@@ -136,21 +136,26 @@ test('awaitRoutes carries the version and the peer\'s bound, and its answer', as
   assert.deepEqual(b.handlers.routeWaits, [{ version: 5, timeoutMs: 250 }, { version: 6, timeoutMs: 250 }]);
 });
 
-test('a rerouted copy keeps the time of its first routing across the wire', async () => {
+test('a rerouted copy keeps the time of its first routing and the take-on count it is compared with across the wire', async () => {
   const a = await startTransport('a');
   const b = await startTransport('b');
-  await a.transport.forward({ nodeId: 'b', address: b.address }, { ...message('t/r'), reroutedSince: 1_700_000_000_123 });
-  assert.equal(b.handlers.messages()[0]?.reroutedSince, 1_700_000_000_123);
+  await a.transport.forward({ nodeId: 'b', address: b.address }, { ...message('t/r'), reroutedSince: 1_700_000_000_123, takenOnAfter: 41 });
+  await a.transport.forward({ nodeId: 'b', address: b.address }, { ...message('t/s'), reroutedSince: 1_700_000_000_124 });
+  const [marked, timed] = b.handlers.messages();
+  assert.equal(marked?.reroutedSince, 1_700_000_000_123);
+  assert.equal(marked?.takenOnAfter, 41);
+  assert.equal(timed?.takenOnAfter, undefined, 'absent stays absent (a sender that predates the count)');
 });
 
-test('a batch says when its oldest message was handed to the link, and the peer\'s ack names the messages to route again', async () => {
+test('a batch says when its oldest message was handed to the link, and the peer\'s ack names the messages to route again and its take-on count', async () => {
   const a = await startTransport('a');
   const b = await startTransport('b');
   b.handlers.onBatch = async (batch) => batch.messages.flatMap((m, i) => (m.topic.endsWith('/moved') ? [i] : []));
+  b.handlers.takeOns = 17;
   const peer = { nodeId: 'b', address: b.address };
   const before = Date.now();
   const answers = await Promise.all(['t/1', 't/2/moved', 't/3', 't/4/moved'].map((topic) => a.transport.forward(peer, message(topic))));
-  assert.deepEqual(answers, [false, true, false, true]);
+  assert.deepEqual(answers, [false, true, false, true].map((again) => ({ again, takeOns: 17 })));
   const routedAt = b.handlers.batches[0]!.routedAt!;
   assert.ok(routedAt >= before && routedAt <= Date.now(), `routedAt ${routedAt} within the test's own clock`);
 });

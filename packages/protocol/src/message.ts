@@ -34,10 +34,17 @@ export interface Message {
   id?: string;
   /**
    * Set on a copy routed again because a node on its first path died before taking it: the
-   * epoch ms of the first routing. A node that took the first copy delivers this one only to
-   * sessions it took on since then (moved from the dead node); the others already had it.
+   * epoch ms of the first routing. Only for nodes that predate `takenOnAfter`, which deliver
+   * it to sessions they took on in the second before that or since.
    */
   reroutedSince?: number;
+  /**
+   * Set with `reroutedSince` for a node that took the first copy: its count of sessions taken
+   * on (TakeOns) when it routed that copy. It delivers this one only to sessions it took on
+   * after that count (moved from the dead node); the others already had it. Exact where a
+   * time is not: no clock margin, so no session gets it twice and none is skipped.
+   */
+  takenOnAfter?: number;
 }
 
 /** Options a client attached to one subscription (v5 3.8.3.1; v3 uses only qos). */

@@ -69,11 +69,12 @@ export class Session {
   /** Epoch ms of the last disconnection; undefined while connected. */
   disconnectedAt: number | undefined;
   /**
-   * Epoch ms at which this node took the session on (connected it, or adopted it from a dead
-   * node); memory only. A message routed again after a node died goes only to sessions taken
-   * on since its first routing.
+   * This node's count of sessions taken on (the broker's TakeOns) when this one's routes
+   * first went into its router: connected, taken over, or adopted from a dead node; memory
+   * only. A message routed again after a node died goes only to sessions taken on after the
+   * count its first copy was routed under.
    */
-  heldSince = 0;
+  takenOn = 0;
   private nextPacketId = 1;
 
   constructor(clientId: string, expiryInterval: number) {
