@@ -28,13 +28,17 @@ export class SessionKeeper {
   }
 
   /** A session held here, else the stored one (a reconnect after another node held it). */
-  async load(clientId: string): Promise<Session | undefined> {
+  load(clientId: string): Promise<Session | undefined> {
     const held = this.held.get(clientId);
-    if (held) return held;
-    const session = await this.store.get(clientId);
+    if (held) return Promise.resolve(held);
+    // Not an async function: its frame would wait on the store for every CONNECT in flight.
+    return this.store.get(clientId).then(this.noteStored);
+  }
+
+  private readonly noteStored = (session: Session | undefined): Session | undefined => {
     if (session) this.stored.add(session);
     return session;
-  }
+  };
 
   /**
    * Holds a session for its connection. A new session that ends with its connection (expiry

@@ -21,6 +21,9 @@ import type { TakeOns } from './take-ons.ts';
 import { KeyedTimers } from './timers.ts';
 import { WillKeeper } from './will-keeper.ts';
 
+/** One handler for the rejections no one else awaits, not a closure per CONNECT. */
+const ignore = (): undefined => undefined;
+
 /** How long handing a session to another node waits for a shared hand-back under way. */
 const HAND_BACK_WAIT_MS = 1000;
 
@@ -218,7 +221,7 @@ export class SessionLifecycle {
   private async claimAndLoad(clientId: string, cleanStart: boolean): Promise<Claimed> {
     if (!this.cluster) return { session: await this.keeper.load(clientId) };
     const loading = this.keeper.load(clientId);
-    loading.catch(() => undefined); // awaited below or superseded; never an unhandled rejection
+    loading.catch(ignore); // awaited below or superseded; never an unhandled rejection
     const { epoch, previous } = await this.cluster.ports.directory.claim(clientId, this.nodeId);
     this.epochs.set(clientId, epoch);
     if (previous === undefined || previous === this.nodeId) return { epoch, session: await loading };
