@@ -109,12 +109,16 @@ export function issue13Targets(results: Results): TargetRow[] {
     const values = results.idle?.[broker]?.[`${key}_samples`];
     return Array.isArray(values) && values.length > 1 ? values.map((v) => fmt(v as number)).join(' / ') : undefined;
   };
-  const spreadOf = (broker: string, key: string) => (list(broker, key) ? `, the median of ${list(broker, key)}` : '');
+  const spreadOf = (broker: string, key: string) => {
+    const samples = list(broker, key);
+    return samples ? `, the median of ${samples}` : '';
+  };
   const perConnection = (broker: string) => (v: number) =>
     `${fmt(v)} bytes (ps ${fmt(get('idle', broker, 'bytes_per_connection_ps'))}, smaps_rollup ${fmt(get('idle', broker, 'bytes_per_connection_smaps'))}${spreadOf(broker, 'bytes_per_connection')}; Mosquitto ${fmt(get('idle', 'mosquitto', 'bytes_per_connection'))})`;
   const connectRatio = (broker: string) => ratio(get('idle', broker, 'connect_ms'), get('idle', 'mosquitto', 'connect_ms'));
   const connectShow = (broker: string) => (v: number) => {
-    const perProcess = list(broker, 'connect_ms') && list('mosquitto', 'connect_ms') ? `; medians of ${list(broker, 'connect_ms')} and ${list('mosquitto', 'connect_ms')} ms` : '';
+    const [own, mosquitto] = [list(broker, 'connect_ms'), list('mosquitto', 'connect_ms')];
+    const perProcess = own && mosquitto ? `; medians of ${own} and ${mosquitto} ms` : '';
     return `${x(v)} (${fmt(get('idle', broker, 'connect_ms'))} ms vs ${fmt(get('idle', 'mosquitto', 'connect_ms'))} ms${perProcess})`;
   };
   const singleP50 = get('latency', 'roost', 'p50_ms');
