@@ -27,4 +27,4 @@ EXPOSE 1883 8883 8083 8084 8080 7946
 # node starts no child processes to reap, so no init is needed. The command is `npm start`'s
 # without npm, which would stand between the signal and the node. Arguments given to
 # `docker run` are passed on as flags (`--mqtt-port 1884`).
-ENTRYPOINT ["node", "--max-semi-space-size=2", "--no-maglev", "--conditions=roost-dist", "services/edge/dist/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--no-maglev", "--conditions=roost-dist", "services/edge/dist/main.js"]
