@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { startNode, untilRouted, type NodeProcess } from '../helpers/cluster.ts';
-import { connect, end, unique } from '../helpers/clients.ts';
+import { connect, connectWithInbox, end, unique } from '../helpers/clients.ts';
 import mqtt from 'mqtt';
 import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.ts';
 import { MovingSubscriber, paced } from '../helpers/paced.ts';
@@ -104,5 +104,39 @@ test('[MQTT-3.1.4-3] two CONNECTs for one client id, on the node holding it and 
     } finally {
       await Promise.all([holder, here.client, there.client].map((client) => client.endAsync(true)));
     }
+  }
+});
+
+test('[MQTT-3.8.4-1] a subscription made on a node while it hands its last subscriber of the filter to another node stays routed: a message published elsewhere afterwards reaches it', { timeout: 60_000 }, async () => {
+  const [slow, fast] = nodes as [NodeProcess, NodeProcess];
+  const topic = `${unique('handed')}/data`;
+  const options = { clientId: unique('leaver'), clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 } };
+  // The leaver is the slow node's only subscriber of the filter; the joiner subscribes to it
+  // there while the slow node saves the leaver's session for the fast node (its Redis is
+  // 40-60 ms away, so the save leaves a window of ~100 ms after the filter left the router).
+  const leaver = await connect(slow.url, options);
+  await leaver.subscribeAsync(topic, { qos: 1 });
+  const { client: joiner, inbox } = await connectWithInbox(slow.url, { protocolVersion: 5 });
+  const clients: MqttClient[] = [leaver, joiner];
+  try {
+    const subscribed = new Promise<unknown>((resolve, reject) => {
+      leaver.once('disconnect', () => joiner.subscribeAsync(topic, { qos: 1 }).then(resolve, reject));
+    });
+    const moved = await connect(fast.url, options);
+    clients.push(moved);
+    await subscribed;
+    // The takeover ended (CONNACK) after the slow node removed its route; a filter new to the
+    // slow node routed after that (SUBACK) means the fast node's replica is past the removal.
+    const probe = await connect(slow.url, { protocolVersion: 5 });
+    clients.push(probe);
+    await probe.subscribeAsync(`${topic}/sync`, { qos: 0 });
+    const publisher = await connect(fast.url, { protocolVersion: 5 });
+    clients.push(publisher);
+    await publisher.publishAsync(topic, 'after the move', { qos: 1 });
+    await inbox.until((m) => m.payload.toString() === 'after the move', 5_000).catch((error: Error) => {
+      assert.fail(`the joiner on the slow node never got a message published on the fast node: its node is unrouted (${error.message})`);
+    });
+  } finally {
+    await end(...clients.filter((client) => client.connected));
   }
 });

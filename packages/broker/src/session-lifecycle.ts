@@ -360,9 +360,13 @@ export class SessionLifecycle {
       // while the session is saved must go to a member this node still holds, or to another
       // node, not to a member whose session is no longer here (it would be lost).
       const lastHere = [...session.subscriptions.keys()].filter((filter) => this.router.remove(clientId, filter));
+      // The route removals leave in the same turn too, before anything else here can add the
+      // filter again: a client subscribing to it here while the session is saved gets a
+      // route write that lands after them. Sent after the save, they landed after that write
+      // (a no-op, the route still there) and unrouted this node for its new subscriber.
+      const unrouted = lastHere.map((filter) => this.cluster?.routeRemoved(filter));
       this.moved.add(clientId, session.subscriptions.keys());
-      await this.keeper.save(session);
-      if (this.cluster) await Promise.all(lastHere.map((filter) => this.cluster!.routeRemoved(filter)));
+      await Promise.all([this.keeper.save(session), ...unrouted]);
       if (this.epochs.get(clientId)! < epoch) this.epochs.delete(clientId);
       return { released: true };
     } finally {
