@@ -1,4 +1,5 @@
 // The edge process: configuration in, run() out. Everything else lives in packages/.
+import './quiet-codec-trace.ts'; // first: before anything loads mqtt-packet
 import { ConfigError } from '@roost/protocol';
 import { formatHelp, loadConfig, run, type RunningNode } from '@roost/node';
 
