@@ -82,7 +82,7 @@ export class Broker implements ConnectionHost, ClusterHost {
     this.retainer = new Retainer(stores?.retained ?? new MemoryRetainedStore(), this.log);
     this.cluster = cluster ? new ClusterNode(options.nodeId, cluster, this.log) : undefined;
     const { keeper, router, stats, log, takeOns } = this;
-    this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log, takeOns }, this);
+    this.sessions = new SessionLifecycle({ nodeId: options.nodeId, keeper, router, cluster: this.cluster, stats, log, takeOns, connectConcurrency: options.connectConcurrency }, this);
     this.listener = new Listener(this, this.stats, { maxConnections: options.maxConnections, maxConnectRate: options.maxConnectRate });
     this.census = new SessionCensus(this.keeper.held, this.sessions.connections, this.retainer);
     const admin = createClientAdmin({ nodeId: options.nodeId, lifecycle: this.sessions, keeper, cluster: this.cluster });

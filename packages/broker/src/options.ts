@@ -74,7 +74,17 @@ export interface BrokerOptions {
   maxConnectRate?: number;
   /** Undefined: failures are only counted. */
   authBan?: AuthBanPolicy;
+  /** Cluster mode: CONNECTs resolving their sessions at once; default DEFAULT_CONNECT_CONCURRENCY. */
+  connectConcurrency?: number;
 }
+
+/**
+ * CONNECTs a cluster node resolves at once: Redis answers 64 in a millisecond or two, so more
+ * in flight only wait longer each, and what they hold while waiting outlives scavenges (10k
+ * idle connects with 500 in flight: ~7 KB resident per connection at 128 or unbounded, ~3.9 KB
+ * at 64; docs/benchmarks.md, Cluster node).
+ */
+export const DEFAULT_CONNECT_CONCURRENCY = 64;
 
 export const defaultLimits: BrokerLimits = {
   maxQueuedMessages: 1000,

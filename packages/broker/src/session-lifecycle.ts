@@ -1,6 +1,7 @@
 import { ReasonCode, type Message } from '@roost/protocol';
 import { NEVER_EXPIRES, Session, type Delivery } from '@roost/session';
 import type { AttachRequest } from './actions.ts';
+import { AdmissionGate } from './admission-gate.ts';
 import { ClaimEpochs } from './claim-epochs.ts';
 import { ClientTurns } from './client-turns.ts';
 import type { Will } from './channel.ts';
@@ -9,7 +10,7 @@ import type { SharedDispatchOptions, TakeoverAnswer } from './cluster.ts';
 import type { Connection } from './connection.ts';
 import { MovedSessions } from './moved-sessions.ts';
 import { NodeAdoption } from './node-adoption.ts';
-import type { Logger } from './options.ts';
+import { DEFAULT_CONNECT_CONCURRENCY, type Logger } from './options.ts';
 import { PendingDeliveries } from './pending-deliveries.ts';
 import { dropClaimedElsewhere } from './shared-claims.ts';
 import { SharedHandBack } from './shared-hand-back.ts';
@@ -52,6 +53,13 @@ export interface LifecycleParts {
   stats: BrokerStats;
   log: Logger;
   takeOns: TakeOns;
+  /** Cluster mode: CONNECTs resolving their sessions at once (Redis round trips); the rest wait their turn. */
+  connectConcurrency?: number;
+}
+
+/** A CONNECT's place in the admission gate, given back once (at the end, or before waiting on another node). */
+interface Admission {
+  held: boolean;
 }
 
 /**
@@ -83,6 +91,8 @@ export class SessionLifecycle {
   private readonly pending = new PendingDeliveries();
   /** Shared members' unreceived messages, offered to the other members when they leave. */
   private readonly handBack: SharedHandBack;
+  /** Cluster mode: bounds the CONNECTs waiting on Redis at once. */
+  private readonly admission: AdmissionGate | undefined;
 
   constructor(parts: LifecycleParts, host: LifecycleHost) {
     this.nodeId = parts.nodeId;
@@ -97,6 +107,7 @@ export class SessionLifecycle {
     this.handBack = new SharedHandBack({ keeper: parts.keeper, cluster: parts.cluster, stats: parts.stats, log: parts.log, dispatchLocal, epochOf });
     this.routes = new SessionRoutes(parts.router, parts.cluster, parts.keeper, this.connections, parts.takeOns);
     if (parts.cluster) {
+      this.admission = new AdmissionGate(parts.connectConcurrency ?? DEFAULT_CONNECT_CONCURRENCY);
       this.adoption = new NodeAdoption({
         ...parts,
         cluster: parts.cluster,
@@ -151,26 +162,36 @@ export class SessionLifecycle {
    * publishers are refused.
    */
   private async resolveSession(connection: Connection, request: AttachRequest): Promise<void> {
-    if (connection.closed) return;
+    const admitted = this.admission?.enter();
+    if (admitted) await admitted;
+    const admission: Admission = { held: this.admission !== undefined };
+    if (connection.closed) return this.leave(admission);
     const { clientId } = request;
     this.pending.open(clientId);
     let held: Session | undefined;
     try {
-      held = await this.takeOn(connection, request);
+      held = await this.takeOn(connection, request, admission);
     } finally {
+      this.leave(admission);
       const { deliveries, settle } = this.pending.take(clientId);
       if (held) for (const delivery of deliveries) this.host.deliverTo(clientId, delivery);
       settle(held && this.keeper.flushed());
     }
   }
 
+  private leave(admission: Admission): void {
+    if (!admission.held) return;
+    admission.held = false;
+    this.admission!.release();
+  }
+
   /** Claims, loads (taking over from another node) and holds the session; the session held, if any. */
-  private async takeOn(connection: Connection, request: AttachRequest): Promise<Session | undefined> {
+  private async takeOn(connection: Connection, request: AttachRequest, admission: Admission): Promise<Session | undefined> {
     const { clientId } = request;
     // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
     this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
     const fromStore = !this.keeper.held.has(clientId);
-    const claimed = await this.claimAndLoad(clientId, request.cleanStart);
+    const claimed = await this.claimAndLoad(clientId, request.cleanStart, admission);
     this.moved.forget(clientId);
     if (fromStore && claimed.session && this.cluster) await dropClaimedElsewhere(claimed.session, this.cluster.ports.sharedOwners, claimed.epoch ?? 0);
     const { epoch } = claimed;
@@ -218,13 +239,16 @@ export class SessionLifecycle {
    * node held the client that read stands (a claim made elsewhere after it fails the fence
    * check); when one did, the session is read again after that node handed it over.
    */
-  private async claimAndLoad(clientId: string, cleanStart: boolean): Promise<Claimed> {
+  private async claimAndLoad(clientId: string, cleanStart: boolean, admission: Admission): Promise<Claimed> {
     if (!this.cluster) return { session: await this.keeper.load(clientId) };
     const loading = this.keeper.load(clientId);
     loading.catch(ignore); // awaited below or superseded; never an unhandled rejection
     const { epoch, previous } = await this.cluster.ports.directory.claim(clientId, this.nodeId);
     this.epochs.set(clientId, epoch);
     if (previous === undefined || previous === this.nodeId) return { epoch, session: await loading };
+    // Waiting on another node (a handover, or a dead node's timeout) must not hold up the
+    // CONNECTs behind this one: a node's clients reconnecting elsewhere all take over at once.
+    this.leave(admission);
     // Before the holder lets go, the session's subscriptions route here on every node, so
     // what is published while it hands over reaches this node (and waits in `pending`)
     // rather than the old holder after it let go.

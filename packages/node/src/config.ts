@@ -43,6 +43,7 @@ export interface Config {
   sharedStrategy: SharedStrategy;
   sharedGroupStrategies: Map<string, SharedStrategy>;
   nodeTimeout: number;
+  connectConcurrency: number;
   /** What SIGTERM does: ROOST_DRAIN_DELAY, ROOST_DRAIN_RATE, ROOST_DRAIN_SERVER_REFERENCE. */
   drain: { delaySeconds: number; ratePerSecond: number; serverReference: string | undefined };
   logLevel: LogLevel;
@@ -128,6 +129,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     sharedStrategy: get<SharedStrategy>('sharedStrategy'),
     sharedGroupStrategies: get<Map<string, SharedStrategy> | undefined>('sharedGroupStrategies') ?? new Map(),
     nodeTimeout: get('nodeTimeout'),
+    connectConcurrency: get('connectConcurrency'),
     drain: { delaySeconds: get('drainDelay'), ratePerSecond: get('drainRate'), serverReference: get('drainServerReference') },
     logLevel: get<LogLevel>('logLevel'),
     sysInterval: get('sysInterval'),

@@ -56,7 +56,7 @@ export async function run(config: Config, options: { signal?: AbortSignal } = {}
     // Loaded only in cluster mode: ioredis, gRPC and the proto cost an embedded node ~17 MiB at rest.
     parts = mode === 'cluster' ? (await import('./cluster.ts')).createClusterParts(config, logger) : undefined;
     const created = createBroker(
-      { nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval, maxConnections: config.maxConnections, auth: auth.options, maxConnectRate: config.maxConnectRate, authBan: config.authBan },
+      { nodeId: config.nodeId, version, logger, limits: config.limits, sysInterval: config.sysInterval, maxConnections: config.maxConnections, auth: auth.options, maxConnectRate: config.maxConnectRate, authBan: config.authBan, connectConcurrency: config.connectConcurrency },
       parts?.stores,
       parts?.cluster,
     );

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { SHARED_STRATEGIES, defaultLimits } from '@roost/broker';
+import { DEFAULT_CONNECT_CONCURRENCY, SHARED_STRATEGIES, defaultLimits } from '@roost/broker';
 
 export type SettingKind =
   | { type: 'int'; min: number; max: number }
@@ -75,6 +75,7 @@ export const SETTINGS: readonly Setting[] = [
   setting('drainDelay', 'ROOST_DRAIN_DELAY', { type: 'int', min: 0, max: 3600 }, 0, 'seconds after SIGTERM during which /readyz answers 503 while the node still serves everything, so load balancers stop sending clients'),
   setting('drainRate', 'ROOST_DRAIN_RATE', { type: 'int', min: 0, max: 1_000_000 }, 0, 'clients disconnected per second after ROOST_DRAIN_DELAY; 0: all at once'),
   setting('drainServerReference', 'ROOST_DRAIN_SERVER_REFERENCE', { type: 'string' }, undefined, 'sent to v5 clients on drain as the Server Reference of DISCONNECT 0x9C (use another server); unset: DISCONNECT 0x8B (server shutting down)'),
+  setting('connectConcurrency', 'ROOST_CONNECT_CONCURRENCY', { type: 'int', min: 1, max: 100_000 }, DEFAULT_CONNECT_CONCURRENCY, 'CONNECTs a cluster node resolves at once (their Redis round trips); more wait their turn, so a connect storm holds less memory'),
   setting('nodeTimeout', 'ROOST_NODE_TIMEOUT', { type: 'int', min: 300, max: 600_000 }, 5000, 'milliseconds without a heartbeat after which a node is dead (heartbeats every third of it)'),
   setting('logLevel', 'ROOST_LOG_LEVEL', { type: 'enum', values: LOG_LEVELS }, 'info', 'log level (JSON logs on stdout)'),
   setting('sysInterval', 'ROOST_SYS_INTERVAL', { type: 'int', min: 0, max: 86400 }, 10, 'seconds between $SYS/broker publications; 0 turns them off'),
