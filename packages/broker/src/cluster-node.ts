@@ -135,7 +135,13 @@ export class ClusterNode {
     this.replica.close();
     await this.ports.routes.close();
     await this.ports.transport.stop();
-    await this.ports.registry.close({ handOver: true });
+    try {
+      await this.ports.registry.close({ handOver: true });
+    } catch (error) {
+      // Redis is unreachable: the node still stops (its sessions were flushed as far as they
+      // could be), and the others reap it once its heartbeat entry expires.
+      this.log.warn({ err: error }, 'could not leave the node registry; the other nodes reap this one when its heartbeat lapses');
+    }
   }
 
   private refreshPeers(): Promise<void> {
