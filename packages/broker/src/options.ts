@@ -79,12 +79,12 @@ export interface BrokerOptions {
 }
 
 /**
- * CONNECTs a cluster node resolves at once: Redis answers 64 in a millisecond or two, so more
+ * CONNECTs a cluster node resolves at once: Redis answers 32 in a millisecond or two, so more
  * in flight only wait longer each, and what they hold while waiting outlives scavenges (10k
- * idle connects with 500 in flight: ~7 KB resident per connection at 128 or unbounded, ~3.9 KB
- * at 64; docs/benchmarks.md, Cluster node).
+ * idle connects with 500 in flight: 5.1-7.9 KB resident per connection unbounded or at 128,
+ * 3.7-4.0 or 5.0-7.4 KB at 64 from run to run, 4.0-5.0 KB at 32; docs/benchmarks.md, Cluster node).
  */
-export const DEFAULT_CONNECT_CONCURRENCY = 64;
+export const DEFAULT_CONNECT_CONCURRENCY = 32;
 
 export const defaultLimits: BrokerLimits = {
   maxQueuedMessages: 1000,

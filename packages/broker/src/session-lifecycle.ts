@@ -1,7 +1,7 @@
 import { ReasonCode, type Message } from '@roost/protocol';
 import { NEVER_EXPIRES, Session, type Delivery } from '@roost/session';
 import type { AttachRequest } from './actions.ts';
-import { AdmissionGate } from './admission-gate.ts';
+import { AdmissionGate, UNGATED, type AdmissionSlot } from './admission-gate.ts';
 import { ClaimEpochs } from './claim-epochs.ts';
 import { ClientTurns } from './client-turns.ts';
 import type { Will } from './channel.ts';
@@ -55,11 +55,6 @@ export interface LifecycleParts {
   takeOns: TakeOns;
   /** Cluster mode: CONNECTs resolving their sessions at once (Redis round trips); the rest wait their turn. */
   connectConcurrency?: number;
-}
-
-/** A CONNECT's place in the admission gate, given back once (at the end, or before waiting on another node). */
-interface Admission {
-  held: boolean;
 }
 
 /**
@@ -162,36 +157,30 @@ export class SessionLifecycle {
    * publishers are refused.
    */
   private async resolveSession(connection: Connection, request: AttachRequest): Promise<void> {
-    const admitted = this.admission?.enter();
-    if (admitted) await admitted;
-    const admission: Admission = { held: this.admission !== undefined };
-    if (connection.closed) return this.leave(admission);
+    // Given back at the end, or before waiting on another node for a takeover.
+    const entered = this.admission?.enter() ?? UNGATED;
+    const slot = entered instanceof Promise ? await entered : entered;
+    if (connection.closed) return slot.release();
     const { clientId } = request;
     this.pending.open(clientId);
     let held: Session | undefined;
     try {
-      held = await this.takeOn(connection, request, admission);
+      held = await this.takeOn(connection, request, slot);
     } finally {
-      this.leave(admission);
+      slot.release();
       const { deliveries, settle } = this.pending.take(clientId);
       if (held) for (const delivery of deliveries) this.host.deliverTo(clientId, delivery);
       settle(held && this.keeper.flushed());
     }
   }
 
-  private leave(admission: Admission): void {
-    if (!admission.held) return;
-    admission.held = false;
-    this.admission!.release();
-  }
-
   /** Claims, loads (taking over from another node) and holds the session; the session held, if any. */
-  private async takeOn(connection: Connection, request: AttachRequest, admission: Admission): Promise<Session | undefined> {
+  private async takeOn(connection: Connection, request: AttachRequest, slot: AdmissionSlot): Promise<Session | undefined> {
     const { clientId } = request;
     // [MQTT-3.1.4-3] a client id already connected here: the older connection is taken over.
     this.connections.get(clientId)?.disconnect(ReasonCode.SessionTakenOver, 'another connection took over the session');
     const fromStore = !this.keeper.held.has(clientId);
-    const claimed = await this.claimAndLoad(clientId, request.cleanStart, admission);
+    const claimed = await this.claimAndLoad(clientId, request.cleanStart, slot);
     this.moved.forget(clientId);
     if (fromStore && claimed.session && this.cluster) await dropClaimedElsewhere(claimed.session, this.cluster.ports.sharedOwners, claimed.epoch ?? 0);
     const { epoch } = claimed;
@@ -239,7 +228,7 @@ export class SessionLifecycle {
    * node held the client that read stands (a claim made elsewhere after it fails the fence
    * check); when one did, the session is read again after that node handed it over.
    */
-  private async claimAndLoad(clientId: string, cleanStart: boolean, admission: Admission): Promise<Claimed> {
+  private async claimAndLoad(clientId: string, cleanStart: boolean, slot: AdmissionSlot): Promise<Claimed> {
     if (!this.cluster) return { session: await this.keeper.load(clientId) };
     const loading = this.keeper.load(clientId);
     loading.catch(ignore); // awaited below or superseded; never an unhandled rejection
@@ -248,7 +237,7 @@ export class SessionLifecycle {
     if (previous === undefined || previous === this.nodeId) return { epoch, session: await loading };
     // Waiting on another node (a handover, or a dead node's timeout) must not hold up the
     // CONNECTs behind this one: a node's clients reconnecting elsewhere all take over at once.
-    this.leave(admission);
+    slot.release();
     // Before the holder lets go, the session's subscriptions route here on every node, so
     // what is published while it hands over reaches this node (and waits in `pending`)
     // rather than the old holder after it let go.
