@@ -198,7 +198,12 @@ export class SessionLifecycle {
     session.expiryInterval = request.sessionExpiry;
     session.disconnectedAt = undefined;
     this.expiries.cancel(clientId);
-    if (!this.keeper.held.has(clientId)) await this.routes.register(session, claimed.routed);
+    if (!this.keeper.held.has(clientId)) {
+      // A filter new here waits for every peer to apply its route, a stalled one up to the
+      // route sync timeout: not while holding a place others wait for.
+      if (session.subscriptions.size > 0) slot.release();
+      await this.routes.register(session, claimed.routed);
+    }
     // Independent writes and the fence check go out together: one round trip, not three.
     const will = connection.channel.will;
     const [, , holds] = await Promise.all([
