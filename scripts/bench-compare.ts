@@ -18,7 +18,7 @@ import { writeAuthFiles, type AuthFiles } from './bench/auth-files.ts';
 import { startAedes, startAedesRedis, startAedesWs, startMosquitto, startMosquittoSecured, startMosquittoTls, startRoost, startRoostCluster, startRoostCluster3, startRoostEdge, startRoostSecured, type RunningBroker, type SecurityFiles, type ServerCertificate, type Transport } from './bench/brokers.ts';
 import { cpuSeconds, interleavedPairs, isPaired, withBrokerCpu, type Sample } from './bench/pairs.ts';
 import { medianOfFresh } from './bench/fresh-repeats.ts';
-import { FLOOD_SECONDS, PLAN, type PlannedRun } from './bench/plan.ts';
+import { FLOOD_SECONDS, FRESH_SETTLE_MS, PLAN, type PlannedRun } from './bench/plan.ts';
 import { writeReport, type Environment, type Results, type RunResult } from './bench/report.ts';
 import { TestCa } from './lib/certs.ts';
 
@@ -79,8 +79,6 @@ function version(command: string, args: string[]): string {
 function packageVersion(path: string): string {
   return (JSON.parse(readFileSync(new URL(path, root), 'utf8')) as { version: string }).version;
 }
-
-const FRESH_SETTLE_MS = 2_000;
 
 async function measure(run: PlannedRun, broker: RunningBroker, cert?: ServerCertificate, auth?: AuthFiles): Promise<Sample> {
   try {

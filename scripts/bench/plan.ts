@@ -51,6 +51,9 @@ export interface PlannedRun {
 
 export const FLOOD_SECONDS = 5;
 
+/** How long a broker process started for one row settles before it is measured. */
+export const FRESH_SETTLE_MS = 2_000;
+
 export const PLAN: PlannedRun[] = [
   { id: 'fan-in', title: 'Fan-in QoS 0 (10 publishers -> 1 wildcard subscriber)', scenario: 'fan-in', args: [], brokers: 'single', metric: 'rate', unit: 'msg/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
   { id: 'fan-out', title: 'Fan-out QoS 0 (1 publisher -> 100 subscribers)', scenario: 'fan-out', args: [], brokers: 'single', metric: 'rate', unit: 'deliveries/s', better: 'higher', columns: ['p50_ms', 'p99_ms', 'lost'] },
