@@ -157,7 +157,7 @@ export class SessionLifecycle {
    * publishers are refused.
    */
   private async resolveSession(connection: Connection, request: AttachRequest): Promise<void> {
-    // Given back at the end, or before waiting on another node for a takeover.
+    // Given back at the end, or before waiting on other nodes (a takeover, a route sync).
     const entered = this.admission?.enter() ?? UNGATED;
     const slot = entered instanceof Promise ? await entered : entered;
     if (connection.closed) return slot.release();
